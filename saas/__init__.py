@@ -1,0 +1,1 @@
+"""The Flask application shell and the platform's domain packages (tenants, customers, auth)."""

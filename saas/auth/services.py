@@ -1,0 +1,179 @@
+"""API keys and OAuth clients: create, revoke, authenticate.
+
+Authentication looks a secret up before any tenant is known; that lookup is the one vetted
+cross-tenant read (`_lookup_unscoped`), after which the session is scoped to the key's tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from saas.auth import scopes as scope_rules
+from saas.auth.models import ApiKey, OAuthClient
+from saas.kernel import tenancy
+from saas.kernel.errors import NotFoundError, UnauthenticatedError, ValidationFailedError
+from saas.kernel.ids import new_id
+from saas.tenants.models import Tenant
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write on every request
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    livemode: bool
+    scopes: tuple[str, ...]
+    credential_type: str  # "api_key" | "oauth_client"
+    credential_id: str
+
+    def allows(self, resource: str, action: str) -> bool:
+        return scope_rules.allows(self.scopes, resource, action)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _lookup_unscoped(session: Session, stmt: sa.Select[tuple[str, str]]) -> tuple[str, str] | None:
+    """Find (tenant_id, id) of a credential by its hash, across tenants.
+
+    On PostgreSQL the RLS policies of the credential tables admit this only while
+    `abowerk.auth_lookup` is on, which this function sets for one statement.
+    """
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'on', true)")
+    try:
+        with tenancy.unscoped(session):
+            row = session.execute(stmt).first()
+    finally:
+        if pg:
+            conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'off', true)")
+    return (row[0], row[1]) if row else None
+
+
+def create_api_key(
+    session: Session,
+    *,
+    tenant_id: str,
+    now: datetime,
+    livemode: bool = False,
+    scopes: list[str] | None = None,
+    name: str = "default",
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the plaintext secret, which is shown once and never stored."""
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailedError("expires_at must be in the future", code="invalid_expiry")
+    prefix = "sk_live_" if livemode else "sk_test_"
+    secret = prefix + secrets.token_urlsafe(24)  # 192 bits
+    key = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        name=name,
+        livemode=livemode,
+        prefix=prefix,
+        last4=secret[-4:],
+        secret_hash=hash_secret(secret),
+        scopes=scope_rules.normalise(scopes or list(scope_rules.ALL_SCOPES)),
+        expires_at=expires_at,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
+    key = session.scalars(sa.select(ApiKey).where(ApiKey.id == key_id)).first()
+    if key is None:
+        raise NotFoundError(f"no API key {key_id}", code="api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = now
+    session.flush()
+    return key
+
+
+def authenticate_api_key(session: Session, secret: str, *, now: datetime) -> Principal:
+    found = _lookup_unscoped(
+        session,
+        sa.select(ApiKey.tenant_id, ApiKey.id).where(ApiKey.secret_hash == hash_secret(secret)),
+    )
+    if found is None:
+        raise UnauthenticatedError("the API key is not valid", code="invalid_api_key")
+    tenant_id, key_id = found
+    tenancy.set_tenant(session, tenant_id)
+    key = session.get(ApiKey, (tenant_id, key_id))
+    assert key is not None
+    if key.revoked_at is not None:
+        raise UnauthenticatedError("the API key has been revoked", code="api_key_revoked")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise UnauthenticatedError("the API key has expired", code="api_key_expired")
+    _check_tenant_active(session, tenant_id)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key.last_used_at = now
+    return Principal(tenant_id, key.livemode, tuple(key.scopes), "api_key", key.id)
+
+
+def _check_tenant_active(session: Session, tenant_id: str) -> None:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None or tenant.status != "active":
+        raise UnauthenticatedError("the account is not active", code="tenant_inactive")
+
+
+def create_oauth_client(
+    session: Session,
+    *,
+    tenant_id: str,
+    now: datetime,
+    livemode: bool = False,
+    scopes: list[str] | None = None,
+    name: str = "default",
+) -> tuple[OAuthClient, str]:
+    secret = "cs_" + secrets.token_urlsafe(32)
+    client = OAuthClient(
+        id=new_id("oac"),
+        tenant_id=tenant_id,
+        client_id="ci_" + secrets.token_hex(12),
+        secret_hash=hash_secret(secret),
+        name=name,
+        livemode=livemode,
+        scopes=scope_rules.normalise(scopes or list(scope_rules.ALL_SCOPES)),
+        created_at=now,
+    )
+    session.add(client)
+    session.flush()
+    return client, secret
+
+
+def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
+    found = _lookup_unscoped(
+        session,
+        sa.select(OAuthClient.tenant_id, OAuthClient.id).where(OAuthClient.client_id == client_id),
+    )
+    if found is None:
+        return None
+    tenancy.set_tenant(session, found[0])
+    return session.get(OAuthClient, found)
+
+
+def check_oauth_secret(client: OAuthClient, secret: str) -> bool:
+    return hmac.compare_digest(client.secret_hash, hash_secret(secret))
+
+
+def revoke_oauth_client(session: Session, *, client_id: str, now: datetime) -> OAuthClient:
+    client = session.scalars(sa.select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    if client is None:
+        raise NotFoundError(f"no OAuth client {client_id}", code="oauth_client_not_found")
+    if client.revoked_at is None:
+        client.revoked_at = now
+    session.flush()
+    return client

@@ -1,0 +1,270 @@
+"""The `abowerk` command: Flask's CLI bound to the app factory, plus operator commands.
+
+`abowerk db upgrade` (Flask-Migrate), `abowerk tenants create`, `abowerk keys create|revoke|list`,
+`abowerk oauth-clients create|revoke`, `abowerk demo`, `abowerk tax ...`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from saas.kernel import tenancy
+from saas.kernel.clock import utcnow
+from saas.kernel.errors import DomainError
+
+
+def _session() -> Any:
+    from saas.extensions import db
+
+    return db.session
+
+
+def _fail(err: DomainError) -> None:
+    raise click.ClickException(f"{err.code}: {err.detail} {err.errors or ''}".strip())
+
+
+@click.group("tenants")
+def tenants_cli() -> None:
+    """Create and list tenants (sellers)."""
+
+
+@tenants_cli.command("create")
+@click.option("--name", required=True, help="Legal name of the seller.")
+@click.option("--country", default="DE", show_default=True)
+@click.option("--slug", default=None)
+@click.option("--timezone", "tz", default="Europe/Berlin", show_default=True)
+@click.option("--currency", default="EUR", show_default=True)
+@click.option("--live", is_flag=True, help="Issue a live-mode key instead of a test-mode key.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def create_tenant_cmd(
+    name: str, country: str, slug: str | None, tz: str, currency: str, live: bool, as_json: bool
+) -> None:
+    """Create a tenant and its first API key (printed once)."""
+    from saas.auth.services import create_api_key
+    from saas.tenants.services import create_tenant
+
+    session = _session()
+    now = utcnow()
+    try:
+        with tenancy.unscoped(session):
+            tenant = create_tenant(
+                session, name=name, now=now, country=country, slug=slug, timezone=tz,
+                currency=currency,
+            )
+        tenancy.set_tenant(session, tenant.id)
+        key, secret = create_api_key(session, tenant_id=tenant.id, now=now, livemode=live)
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        _fail(err)
+        return
+    out = {"tenant_id": tenant.id, "slug": tenant.slug, "api_key": secret, "api_key_id": key.id}
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"tenant {tenant.id} ({tenant.slug})\nAPI key (shown once): {secret}")
+
+
+@tenants_cli.command("list")
+@with_appcontext
+def list_tenants_cmd() -> None:
+    from saas.tenants.models import Tenant
+
+    session = _session()
+    for t in session.scalars(sa.select(Tenant).order_by(Tenant.created_at)):
+        click.echo(json.dumps({"id": t.id, "slug": t.slug, "name": t.legal_name, "status": t.status}))
+
+
+@click.group("keys")
+def keys_cli() -> None:
+    """Manage API keys of a tenant."""
+
+
+@keys_cli.command("create")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--live", is_flag=True)
+@click.option("--scope", "scopes", multiple=True, help="e.g. customers:read; default all.")
+@click.option("--name", default="default")
+@click.option("--expires-days", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def create_key_cmd(
+    tenant_id: str, live: bool, scopes: tuple[str, ...], name: str, expires_days: int | None,
+    as_json: bool,
+) -> None:
+    from saas.auth.services import create_api_key
+
+    session = _session()
+    _require_tenant(session, tenant_id)
+    now = utcnow()
+    expires_at = now + timedelta(days=expires_days) if expires_days else None
+    try:
+        key, secret = create_api_key(
+            session, tenant_id=tenant_id, now=now, livemode=live, scopes=list(scopes) or None,
+            name=name, expires_at=expires_at,
+        )
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        _fail(err)
+        return
+    out = {"api_key_id": key.id, "api_key": secret, "scopes": key.scopes, "livemode": live}
+    click.echo(json.dumps(out) if as_json else f"{key.id}: {secret}")
+
+
+@keys_cli.command("revoke")
+@click.option("--tenant", "tenant_id", required=True)
+@click.argument("key_id")
+@with_appcontext
+def revoke_key_cmd(tenant_id: str, key_id: str) -> None:
+    from saas.auth.services import revoke_api_key
+
+    session = _session()
+    _require_tenant(session, tenant_id)
+    try:
+        key = revoke_api_key(session, key_id=key_id, now=utcnow())
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        _fail(err)
+        return
+    click.echo(f"revoked {key.id}")
+
+
+@keys_cli.command("list")
+@click.option("--tenant", "tenant_id", required=True)
+@with_appcontext
+def list_keys_cmd(tenant_id: str) -> None:
+    from saas.auth.models import ApiKey
+
+    session = _session()
+    _require_tenant(session, tenant_id)
+    for k in session.scalars(sa.select(ApiKey).order_by(ApiKey.created_at)):
+        click.echo(
+            json.dumps(
+                {
+                    "id": k.id,
+                    "name": k.name,
+                    "key": f"{k.prefix}…{k.last4}",
+                    "scopes": k.scopes,
+                    "revoked": k.revoked_at is not None,
+                    "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                }
+            )
+        )
+
+
+@click.group("oauth-clients")
+def oauth_clients_cli() -> None:
+    """Manage OAuth 2.0 clients (client-credentials grant) of a tenant."""
+
+
+@oauth_clients_cli.command("create")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--live", is_flag=True)
+@click.option("--scope", "scopes", multiple=True)
+@click.option("--name", default="default")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def create_oauth_client_cmd(
+    tenant_id: str, live: bool, scopes: tuple[str, ...], name: str, as_json: bool
+) -> None:
+    from saas.auth.services import create_oauth_client
+
+    session = _session()
+    _require_tenant(session, tenant_id)
+    try:
+        client, secret = create_oauth_client(
+            session, tenant_id=tenant_id, now=utcnow(), livemode=live,
+            scopes=list(scopes) or None, name=name,
+        )
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        _fail(err)
+        return
+    out = {"client_id": client.client_id, "client_secret": secret, "scopes": client.scopes}
+    click.echo(json.dumps(out) if as_json else f"{client.client_id}: {secret}")
+
+
+@oauth_clients_cli.command("revoke")
+@click.option("--tenant", "tenant_id", required=True)
+@click.argument("client_id")
+@with_appcontext
+def revoke_oauth_client_cmd(tenant_id: str, client_id: str) -> None:
+    from saas.auth.services import revoke_oauth_client
+
+    session = _session()
+    _require_tenant(session, tenant_id)
+    try:
+        revoke_oauth_client(session, client_id=client_id, now=utcnow())
+        session.commit()
+    except DomainError as err:
+        session.rollback()
+        _fail(err)
+        return
+    click.echo(f"revoked {client_id}")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_cmd() -> None:
+    """Create the demo tenant and print its API key, unless it exists already."""
+    from saas.auth.services import create_api_key
+    from saas.tenants.models import Tenant
+    from saas.tenants.services import create_tenant
+
+    session = _session()
+    existing = session.scalars(sa.select(Tenant).where(Tenant.slug == "demo")).first()
+    if existing is not None:
+        click.echo(
+            f"demo tenant {existing.id} exists; its key was printed on first run "
+            f"(new one: abowerk keys create --tenant {existing.id})"
+        )
+        return
+    now = utcnow()
+    with tenancy.unscoped(session):
+        tenant = create_tenant(session, name="Demo GmbH", slug="demo", now=now)
+    tenancy.set_tenant(session, tenant.id)
+    _, secret = create_api_key(session, tenant_id=tenant.id, now=now, name="demo")
+    session.commit()
+    click.echo(f"demo tenant {tenant.id} created.\nAPI key (shown once): {secret}")
+
+
+def _require_tenant(session: Any, tenant_id: str) -> None:
+    from saas.tenants.models import Tenant
+
+    if session.get(Tenant, tenant_id) is None:
+        raise click.ClickException(f"no tenant {tenant_id}")
+    tenancy.set_tenant(session, tenant_id)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd):
+        app.cli.add_command(command)
+    try:
+        from tax.cli import tax_cli
+    except ImportError:  # pragma: no cover - the tax package is part of the distribution
+        return
+    app.cli.add_command(tax_cli)
+
+
+def _create_app() -> Flask:
+    from saas.app import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, add_default_commands=True, set_debug_flag=False)
+
+
+def main() -> None:
+    cli(prog_name="abowerk")

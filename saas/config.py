@@ -1,0 +1,106 @@
+"""Settings from the environment, with documented defaults (see docs/operations.md).
+
+| variable | default | meaning |
+|---|---|---|
+| ABOWERK_ENV | development | `production` makes missing secrets fatal |
+| ABOWERK_VAR_DIR | ./var | embedded data: SQLite file, generated secret key |
+| ABOWERK_DATABASE_URL | sqlite:///<VAR_DIR>/abowerk.sqlite3 | SQLAlchemy URL; PostgreSQL in production |
+| ABOWERK_DB_APP_ROLE | abowerk_app | PostgreSQL role the app switches to (`SET ROLE`) so that row-level security applies; empty to connect as the login role itself |
+| ABOWERK_SECRET_KEY | generated into VAR_DIR/secret_key | signs sessions and OAuth tokens; required in production |
+| ABOWERK_REDIS_URL | (unset) | Redis for rate limits (and the task queue); memory when unset |
+| ABOWERK_RATE_LIMIT | 100 per second;3000 per minute | per credential |
+| ABOWERK_MAX_BODY_BYTES | 1048576 | larger request bodies get 413 |
+| ABOWERK_OAUTH_TOKEN_TTL | 3600 | seconds an OAuth access token lives |
+| ABOWERK_LOG_LEVEL | INFO | |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    var_dir: Path
+    database_url: str
+    db_app_role: str
+    secret_key: str
+    redis_url: str | None
+    rate_limit: str
+    max_body_bytes: int
+    oauth_token_ttl: int
+    log_level: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _secret_from_var_dir(var_dir: Path) -> str:
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must not each write a different key
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env_vars = dict(os.environ if environ is None else environ)
+    env = env_vars.get("ABOWERK_ENV", "development")
+    var_dir = Path(env_vars.get("ABOWERK_VAR_DIR", "var")).resolve()
+    database_url = env_vars.get("ABOWERK_DATABASE_URL") or f"sqlite:///{var_dir / 'abowerk.sqlite3'}"
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    secret_key = env_vars.get("ABOWERK_SECRET_KEY", "")
+    if not secret_key:
+        if env == "production":
+            raise ConfigError("ABOWERK_SECRET_KEY must be set when ABOWERK_ENV=production")
+        secret_key = _secret_from_var_dir(var_dir)
+    return Settings(
+        env=env,
+        var_dir=var_dir,
+        database_url=database_url,
+        db_app_role=env_vars.get("ABOWERK_DB_APP_ROLE", "abowerk_app"),
+        secret_key=secret_key,
+        redis_url=env_vars.get("ABOWERK_REDIS_URL") or None,
+        rate_limit=env_vars.get("ABOWERK_RATE_LIMIT", "100 per second;3000 per minute"),
+        max_body_bytes=int(env_vars.get("ABOWERK_MAX_BODY_BYTES", str(1024 * 1024))),
+        oauth_token_ttl=int(env_vars.get("ABOWERK_OAUTH_TOKEN_TTL", "3600")),
+        log_level=env_vars.get("ABOWERK_LOG_LEVEL", "INFO"),
+    )
+
+
+def flask_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": settings.max_body_bytes,
+        "ABOWERK_SETTINGS": settings,
+        "API_TITLE": "abowerk API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
+        "RATELIMIT_DEFAULT": settings.rate_limit,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "JSON_SORT_KEYS": False,
+    }

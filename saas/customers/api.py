@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+from flask.views import MethodView
+
+from saas.auth.middleware import requires
+from saas.customers import queries, services
+from saas.customers.models import Customer
+from saas.customers.schemas import (
+    CustomerCreateSchema,
+    CustomerListSchema,
+    CustomerSchema,
+    CustomerUpdateSchema,
+)
+from saas.extensions import db
+from saas.http.api import Blueprint
+from saas.http.pagination import ListArgs, list_envelope
+from saas.kernel.clock import utcnow
+
+blp = Blueprint("customers", __name__, url_prefix="/v1/customers", description="Customers")
+
+
+class CustomerListArgs(ListArgs):
+    email = ma.fields.String(load_default=None, metadata={"description": "Exact e-mail match."})
+
+
+@blp.route("")
+class CustomerCollection(MethodView):
+    @blp.arguments(CustomerListArgs, location="query")
+    @blp.response(200, CustomerListSchema)
+    @blp.problems(400, 401, 403, 422, 429)
+    @requires("customers", "read")
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List customers, newest first."""
+        rows, has_more = queries.list_customers(
+            db.session,
+            limit=args["limit"],
+            starting_after=args["starting_after"],
+            email=args["email"],
+        )
+        return list_envelope(request.path, rows, has_more)
+
+    @blp.arguments(CustomerCreateSchema)
+    @blp.response(201, CustomerSchema)
+    @blp.problems(400, 401, 403, 409, 413, 422, 429)
+    @requires("customers", "write")
+    def post(self, data: dict[str, Any]) -> Customer:
+        """Create a customer."""
+        return services.create_customer(db.session, data, now=utcnow())
+
+
+@blp.route("/<customer_id>")
+class CustomerItem(MethodView):
+    @blp.response(200, CustomerSchema)
+    @blp.problems(401, 403, 404, 429)
+    @requires("customers", "read")
+    def get(self, customer_id: str) -> Customer:
+        """Get a customer."""
+        return services.get_customer(db.session, customer_id)
+
+    @blp.arguments(CustomerUpdateSchema)
+    @blp.response(200, CustomerSchema)
+    @blp.problems(400, 401, 403, 404, 409, 413, 422, 429)
+    @requires("customers", "write")
+    def patch(self, data: dict[str, Any], customer_id: str) -> Customer:
+        """Update a customer: only the fields sent change."""
+        return services.update_customer(db.session, customer_id, data, now=utcnow())

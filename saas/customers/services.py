@@ -1,0 +1,95 @@
+"""Customer use cases. Callers pass the session (already scoped to a tenant) and `now`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from saas.customers.models import Customer
+from saas.customers.validation import normalise_vat_id
+from saas.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
+from saas.kernel.ids import new_id
+
+_ADDRESS_COLUMNS = {
+    "line1": "address_line1",
+    "line2": "address_line2",
+    "postal_code": "postal_code",
+    "city": "city",
+    "state": "state",
+    "country": "country",
+}
+
+
+def get_customer(session: Session, customer_id: str) -> Customer:
+    customer = session.scalars(sa.select(Customer).where(Customer.id == customer_id)).first()
+    if customer is None:
+        raise NotFoundError(f"no customer {customer_id}", code="customer_not_found")
+    return customer
+
+
+def _check_external_ref_free(session: Session, ref: str | None, exclude_id: str | None) -> None:
+    if not ref:
+        return
+    stmt = sa.select(Customer.id).where(Customer.external_ref == ref)
+    if exclude_id:
+        stmt = stmt.where(Customer.id != exclude_id)
+    if session.scalars(stmt).first() is not None:
+        raise ConflictError(
+            f"another customer has external_ref {ref!r}",
+            code="external_ref_taken",
+            errors={"external_ref": ["already used by another customer"]},
+        )
+
+
+def create_customer(session: Session, data: dict[str, Any], *, now: datetime) -> Customer:
+    _check_external_ref_free(session, data.get("external_ref"), None)
+    customer = Customer(
+        id=new_id("cus"),
+        email=data["email"],
+        name=data["name"],
+        is_business=data.get("is_business", False),
+        vat_id=data.get("vat_id") or None,
+        locale=data.get("locale", "de-DE"),
+        external_ref=data.get("external_ref"),
+        metadata_=data.get("metadata", {}),
+        created_at=now,
+        updated_at=now,
+    )
+    for key, column in _ADDRESS_COLUMNS.items():
+        setattr(customer, column, data["address"].get(key))
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def update_customer(
+    session: Session, customer_id: str, data: dict[str, Any], *, now: datetime
+) -> Customer:
+    customer = get_customer(session, customer_id)
+    if "external_ref" in data:
+        _check_external_ref_free(session, data["external_ref"], customer.id)
+    for field in ("email", "name", "is_business", "locale", "external_ref"):
+        if field in data:
+            setattr(customer, field, data[field])
+    if "metadata" in data:
+        customer.metadata_ = data["metadata"]
+    if "address" in data:
+        for key, column in _ADDRESS_COLUMNS.items():
+            setattr(customer, column, data["address"].get(key))
+    if "vat_id" in data or "address" in data:
+        raw = data.get("vat_id", customer.vat_id)
+        if raw:
+            try:
+                customer.vat_id = normalise_vat_id(raw, customer.country)
+            except ValueError as exc:
+                raise ValidationFailedError(
+                    str(exc), code="invalid_vat_id", errors={"vat_id": [str(exc)]}
+                ) from exc
+        else:
+            customer.vat_id = None
+    customer.updated_at = now
+    session.flush()
+    return customer

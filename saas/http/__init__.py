@@ -1,0 +1,1 @@
+"""HTTP conventions shared by every endpoint: problems, idempotency, pagination, request ids."""

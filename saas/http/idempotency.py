@@ -1,0 +1,217 @@
+"""`Idempotency-Key` on every POST (and PATCH) under /v1.
+
+Same key + same request → the stored response is replayed (`Idempotent-Replayed: true`);
+same key + different request → 422 `idempotency_key_reused`; the first request still
+running → 409 `idempotency_request_in_progress`. Keys are kept 24 hours.
+
+Two phases. (1) Before the view, the key is claimed in a short transaction of its own, so a
+concurrent duplicate sees the claim at once and gets 409 instead of waiting. (2) The stored
+response is written in the request's own transaction, together with the view's changes: the
+business write and the key's completion commit or roll back as one. A request that dies
+between the phases leaves a claim whose lease (`locked_until`) expires, after which a retry
+takes it over; that retry finds none of the dead request's writes, because they never
+committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Request, Response
+from sqlalchemy.orm import Session
+
+from saas.http.models import IdempotencyKey
+from saas.http.problems import problem
+from saas.kernel.ids import new_id
+
+RETENTION = timedelta(hours=24)
+LEASE = timedelta(seconds=60)
+METHODS = frozenset({"POST", "PATCH"})
+_table = IdempotencyKey.__table__
+_REPLAYED_HEADERS = ("Content-Type", "Location")
+
+
+@dataclass(frozen=True)
+class Claim:
+    tenant_id: str
+    livemode: bool
+    key: str
+
+
+def request_fingerprint(req: Request) -> str:
+    body = req.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    h = hashlib.sha256()
+    for part in (req.method.encode(), req.full_path.encode(), canonical):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def _set_pg_tenant(conn: sa.Connection, tenant_id: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT set_config('abowerk.tenant_id', %(t)s, true)", {"t": tenant_id})
+
+
+def _where(claim: Claim) -> Any:
+    return sa.and_(
+        _table.c.tenant_id == claim.tenant_id,
+        _table.c.livemode == claim.livemode,
+        _table.c.key == claim.key,
+    )
+
+
+def begin(
+    engine: sa.Engine, req: Request, claim: Claim, *, now: datetime
+) -> tuple[Claim | None, Response | None]:
+    """Claim the key. Returns (claim, None) to go on, or (None, response) to answer at once."""
+    fingerprint = request_fingerprint(req)
+    try:
+        with engine.begin() as conn:
+            _set_pg_tenant(conn, claim.tenant_id)
+            conn.execute(
+                _table.insert().values(
+                    tenant_id=claim.tenant_id,
+                    id=new_id("idk"),
+                    livemode=claim.livemode,
+                    key=claim.key,
+                    request_method=req.method,
+                    request_path=req.path[:500],
+                    request_hash=fingerprint,
+                    status="in_progress",
+                    locked_until=now + LEASE,
+                    created_at=now,
+                    expires_at=now + RETENTION,
+                )
+            )
+        return claim, None
+    except sa.exc.IntegrityError:
+        pass  # the key exists: decide below, in a fresh transaction
+
+    with engine.begin() as conn:
+        _set_pg_tenant(conn, claim.tenant_id)
+        stmt = sa.select(_table).where(_where(claim))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).mappings().first()
+        if row is None:  # purged between our insert and this read; the client may retry
+            return None, _in_progress()
+        if row["expires_at"] <= now:
+            # an expired key is a new key: reuse the row for this request
+            conn.execute(
+                _table.update()
+                .where(_where(claim))
+                .values(
+                    request_method=req.method,
+                    request_path=req.path[:500],
+                    request_hash=fingerprint,
+                    status="in_progress",
+                    locked_until=now + LEASE,
+                    response_status=None,
+                    response_headers=None,
+                    response_body=None,
+                    created_at=now,
+                    expires_at=now + RETENTION,
+                )
+            )
+            return claim, None
+        if row["request_hash"] != fingerprint:
+            return None, problem(
+                422,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was used with a different request; use a new key.",
+            )
+        if row["status"] == "completed":
+            return None, _replay(row)
+        if row["locked_until"] is not None and row["locked_until"] > now:
+            return None, _in_progress()
+        # the first request died without finishing: its writes never committed; take over
+        conn.execute(_table.update().where(_where(claim)).values(locked_until=now + LEASE))
+        return claim, None
+
+
+def _in_progress() -> Response:
+    return problem(
+        409,
+        "idempotency_request_in_progress",
+        "Request in progress",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _replay(row: Any) -> Response:
+    resp = Response(row["response_body"] or "", status=row["response_status"])
+    for name, value in (row["response_headers"] or {}).items():
+        resp.headers[name] = value
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def _stored_values(response: Response) -> dict[str, Any]:
+    headers = {h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers}
+    return {
+        "status": "completed",
+        "locked_until": None,
+        "response_status": response.status_code,
+        "response_headers": headers,
+        "response_body": response.get_data(as_text=True),
+    }
+
+
+def complete_in(session: Session, claim: Claim, response: Response) -> None:
+    """Store the response inside the request's transaction (before its commit)."""
+    session.execute(
+        sa.update(IdempotencyKey)
+        .where(
+            IdempotencyKey.livemode == claim.livemode,
+            IdempotencyKey.key == claim.key,
+        )
+        .values(**_stored_values(response))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def complete_apart(engine: sa.Engine, claim: Claim, response: Response) -> None:
+    """Store a 4xx answer after the request's transaction rolled back: the same request will
+    fail the same way, so a retry gets the same answer without running again."""
+    with engine.begin() as conn:
+        _set_pg_tenant(conn, claim.tenant_id)
+        conn.execute(_table.update().where(_where(claim)).values(**_stored_values(response)))
+
+
+def release(engine: sa.Engine, claim: Claim) -> None:
+    """A 5xx is not an answer to keep: free the key so the client can retry."""
+    with engine.begin() as conn:
+        _set_pg_tenant(conn, claim.tenant_id)
+        conn.execute(_table.delete().where(_where(claim)))
+
+
+def purge_expired(engine: sa.Engine, *, now: datetime) -> int:
+    """Delete expired keys, tenant by tenant (run by the worker).
+
+    Per tenant rather than one global DELETE: on PostgreSQL the app role sees one tenant at a
+    time through row-level security, and maintenance gets no back door around that.
+    """
+    from saas.tenants.models import Tenant
+
+    with engine.connect() as conn:
+        tenant_ids = conn.execute(sa.select(Tenant.__table__.c.id)).scalars().all()
+    deleted = 0
+    for tenant_id in tenant_ids:
+        with engine.begin() as conn:
+            _set_pg_tenant(conn, tenant_id)
+            result = conn.execute(
+                _table.delete().where(_table.c.tenant_id == tenant_id, _table.c.expires_at <= now)
+            )
+            deleted += result.rowcount or 0
+    return deleted

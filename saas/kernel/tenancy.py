@@ -1,0 +1,144 @@
+"""Tenant scoping that fails closed.
+
+The tenant (and the credential's mode, test or live) lives in `session.info`. Every ORM
+statement on a tenant-owned model gets `tenant_id = :tenant` added through
+`with_loader_criteria`; a statement touching such a model with no tenant set raises
+`TenantContextMissingError` instead of returning everyone's rows. New tenant-owned objects get
+the session's tenant on flush, and one carrying a different tenant is refused.
+
+On PostgreSQL the same tenant is written into the transaction-local setting
+`abowerk.tenant_id` at the start of every transaction; the row-level security policies of the
+migrations compare against it, so even raw SQL that forgot its WHERE clause sees one tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, scoped_session, with_loader_criteria
+
+from saas.kernel.db import HasLivemode, TenantOwned, is_tenant_owned
+from saas.kernel.errors import TenantContextMissingError
+
+TENANT_KEY = "abowerk.tenant_id"
+LIVEMODE_KEY = "abowerk.livemode"
+UNSCOPED_KEY = "abowerk.unscoped"
+PG_TENANT_SETTING = "abowerk.tenant_id"
+
+
+def set_tenant(
+    session: Session | scoped_session[Any], tenant_id: str | None, *, livemode: bool | None = None
+) -> None:
+    if isinstance(session, scoped_session):
+        session = session()
+    session.info[TENANT_KEY] = tenant_id
+    session.info[LIVEMODE_KEY] = livemode
+    if session.in_transaction():
+        # the transaction already began under another (or no) tenant: update the RLS setting now
+        _apply_pg_setting(session.connection(), tenant_id)
+
+
+def current_tenant(session: Session) -> str:
+    tenant_id = session.info.get(TENANT_KEY)
+    if not tenant_id:
+        raise TenantContextMissingError("no tenant is set on this session")
+    return str(tenant_id)
+
+
+def current_livemode(session: Session) -> bool | None:
+    value = session.info.get(LIVEMODE_KEY)
+    return None if value is None else bool(value)
+
+
+@contextmanager
+def unscoped(session: Session) -> Iterator[None]:
+    """Platform-level access across tenants (operator CLI, cross-tenant schedulers).
+
+    Only ORM scoping is lifted; PostgreSQL row-level security still applies, so code in here
+    must go through vetted queries that set the tenant per row they touch.
+    """
+    previous = session.info.get(UNSCOPED_KEY, False)
+    session.info[UNSCOPED_KEY] = True
+    try:
+        yield
+    finally:
+        session.info[UNSCOPED_KEY] = previous
+
+
+def _apply_pg_setting(connection: sa.Connection, tenant_id: str | None) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "SELECT set_config(%(k)s, %(v)s, true)", {"k": PG_TENANT_SETTING, "v": tenant_id or ""}
+        )
+
+
+def _touches_tenant_owned(state: ORMExecuteState) -> bool:
+    return any(is_tenant_owned(m.class_) for m in state.all_mappers)
+
+
+def _scope_statement(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the criteria of the parent statement propagate to these loads
+    session = state.session
+    if session.info.get(UNSCOPED_KEY):
+        return
+    if not _touches_tenant_owned(state):
+        return
+    tenant_id = session.info.get(TENANT_KEY)
+    if not tenant_id:
+        raise TenantContextMissingError(
+            "query on a tenant-owned model without a tenant in context: "
+            + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
+        )
+    options: list[Any] = [
+        with_loader_criteria(
+            TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    ]
+    livemode = session.info.get(LIVEMODE_KEY)
+    if livemode is not None:
+        options.append(
+            with_loader_criteria(
+                HasLivemode, lambda cls: cls.livemode == livemode, include_aliases=True
+            )
+        )
+    state.statement = state.statement.options(*options)
+
+
+def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
+    tenant_id = session.info.get(TENANT_KEY)
+    livemode = session.info.get(LIVEMODE_KEY)
+    for obj in session.new:
+        if is_tenant_owned(type(obj)):
+            if obj.tenant_id is None:
+                if not tenant_id:
+                    raise TenantContextMissingError(
+                        f"new {type(obj).__name__} without tenant_id and no tenant in context"
+                    )
+                obj.tenant_id = tenant_id
+            elif tenant_id and obj.tenant_id != tenant_id and not session.info.get(UNSCOPED_KEY):
+                raise TenantContextMissingError(
+                    f"new {type(obj).__name__} for tenant {obj.tenant_id} in a session of "
+                    f"tenant {tenant_id}"
+                )
+        if isinstance(obj, HasLivemode) and obj.livemode is None and livemode is not None:
+            obj.livemode = livemode
+
+
+def _after_begin(session: Session, transaction: Any, connection: sa.Connection) -> None:
+    _apply_pg_setting(connection, session.info.get(TENANT_KEY))
+
+
+def install(session_class: type[Session]) -> None:
+    """Attach the scoping hooks to a Session class (idempotent)."""
+    if event.contains(session_class, "do_orm_execute", _scope_statement):
+        return
+    event.listen(session_class, "do_orm_execute", _scope_statement)
+    event.listen(session_class, "before_flush", _stamp_new_rows)
+    event.listen(session_class, "after_begin", _after_begin)

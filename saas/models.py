@@ -1,0 +1,11 @@
+"""Imports every model module, so that the metadata Alembic and the tests see is complete.
+
+A new package with tables adds its `models` module here.
+"""
+
+from saas.auth import models as auth_models
+from saas.customers import models as customer_models
+from saas.http import models as http_models
+from saas.tenants import models as tenant_models
+
+__all__ = ["auth_models", "customer_models", "http_models", "tenant_models"]

@@ -1,0 +1,1 @@
+"""Tenants: the sellers who run their billing on abowerk. A global table (no tenant_id)."""
