@@ -33,6 +33,24 @@ PG_URL = os.environ.get("ABOWERK_TEST_POSTGRES_URL", "")
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
+# for tests of PostgreSQL-only features (row-level security, roles): no SQLite variant at all
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+_skipped_postgres: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "postgres" in report.keywords:
+        _skipped_postgres.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _skipped_postgres:
+        print(f"\nCI: {len(_skipped_postgres)} PostgreSQL test(s) were skipped; failing the run.")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 def _pg_url(url: str) -> sa.URL:
     if url.startswith("postgresql://"):

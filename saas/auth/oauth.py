@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 from sqlalchemy.orm import Session
 
+from saas.auth import scopes as scope_rules
 from saas.auth.models import OAuthClient
 from saas.auth.services import Principal, check_oauth_secret, find_oauth_client
 from saas.kernel import tenancy
@@ -30,6 +31,11 @@ from saas.kernel.errors import UnauthenticatedError
 
 ISSUER = "abowerk"
 AUDIENCE = "abowerk-api"
+
+
+def _covered(granted: list[str], scope: str) -> bool:
+    resource, _, action = scope.partition(":")
+    return scope_rules.allows(granted, resource, action)
 
 
 def _signing_key(secret_key: str) -> OctKey:
@@ -48,10 +54,9 @@ class ClientAdapter(ClientMixin):  # type: ignore[misc]  # Authlib ships no type
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = set(self.row.scopes)
         if not scope:
-            return " ".join(sorted(allowed))
-        return " ".join(s for s in scope.split() if s in allowed)
+            return " ".join(sorted(self.row.scopes))
+        return " ".join(s for s in scope.split() if _covered(self.row.scopes, s))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return False
@@ -96,6 +101,8 @@ def _generate_token(
 ) -> dict[str, Any]:
     settings = current_app.config["ABOWERK_SETTINGS"]
     ttl = settings.oauth_token_ttl
+    # no requested scope means all the client may have; a requested one is cut to what it may
+    scope = client.get_allowed_scope(scope)
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -136,7 +143,7 @@ def authenticate_access_token(
     if row is None or row.revoked_at is not None or row.tenant_id != claims["tid"]:
         raise UnauthenticatedError("the OAuth client has been revoked", code="oauth_client_revoked")
     # a client whose scopes were narrowed after issuance gets the narrower set at once
-    granted = [s for s in str(claims.get("scope", "")).split() if s in set(row.scopes)]
+    granted = [s for s in str(claims.get("scope", "")).split() if _covered(row.scopes, s)]
     return Principal(row.tenant_id, row.livemode, tuple(granted), "oauth_client", row.id)
 
 

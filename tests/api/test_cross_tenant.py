@@ -1,0 +1,90 @@
+"""Every route that takes an id, with every method, refuses another tenant's credential.
+
+The cases are generated from the application's URL map at collection time: a new route with an
+id parameter is covered automatically, and one whose parameter has no factory below fails
+until someone says how to create the object it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import CUSTOMER, TenantCtx
+
+
+def _make_customer(client: FlaskClient, owner: TenantCtx) -> str:
+    resp = client.post("/v1/customers", json=CUSTOMER, headers=owner.headers)
+    assert resp.status_code == 201, resp.json
+    return str(resp.json["id"])
+
+
+# URL parameter name -> how to create such an object for the owning tenant
+ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
+    "customer_id": _make_customer,
+}
+
+BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
+
+
+def _routes() -> list[tuple[str, str, tuple[str, ...]]]:
+    import tempfile
+
+    from saas.app import create_app
+    from tests.conftest import make_environ
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"ENVIRON": make_environ(f"sqlite:///{tmp}/routes.sqlite3", tmp)})
+        cases = []
+        for rule in app.url_map.iter_rules():
+            if not rule.rule.startswith("/v1/") or not rule.arguments:
+                continue
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                cases.append((rule.rule, method, tuple(sorted(rule.arguments))))
+    return cases
+
+
+ROUTES = _routes()
+
+
+def test_url_map_has_routes_with_ids_when_collected() -> None:
+    assert ROUTES, "no /v1 route with an id parameter found: the URL map was not enumerated"
+
+
+@pytest.mark.parametrize(("rule", "method", "arguments"), ROUTES, ids=[f"{m} {r}" for r, m, _ in ROUTES])
+def test_other_tenants_object_is_not_found_when_route_takes_its_id(
+    client: FlaskClient,
+    tenant: TenantCtx,
+    other_tenant: TenantCtx,
+    rule: str,
+    method: str,
+    arguments: tuple[str, ...],
+) -> None:
+    missing = [a for a in arguments if a not in ID_FACTORIES]
+    assert not missing, f"add a factory for {missing} to ID_FACTORIES in {__file__}"
+    url = rule
+    created = {}
+    for arg in arguments:
+        created[arg] = ID_FACTORIES[arg](client, tenant)
+        url = url.replace(f"<{arg}>", created[arg])
+    body = BODIES.get(method)
+    resp = client.open(
+        url,
+        method=method,
+        headers=other_tenant.headers,
+        data=json.dumps(body) if body is not None else None,
+        content_type="application/json" if body is not None else None,
+    )
+    assert resp.status_code in (403, 404), (method, url, resp.status_code, resp.json)
+    text = resp.get_data(as_text=True)
+    for object_id in created.values():
+        assert object_id not in text or resp.status_code == 404 and "no " in text
+    assert CUSTOMER["email"] not in text
+    # the owner still sees the object unchanged
+    own = client.get(rule.split("/<")[0] + "/" + created[arguments[0]], headers=tenant.headers)
+    assert own.status_code == 200
+    assert own.json.get("name") != "Intruder"
