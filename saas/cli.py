@@ -56,7 +56,12 @@ def create_tenant_cmd(
     try:
         with tenancy.unscoped(session):
             tenant = create_tenant(
-                session, name=name, now=now, country=country, slug=slug, timezone=tz,
+                session,
+                name=name,
+                now=now,
+                country=country,
+                slug=slug,
+                timezone=tz,
                 currency=currency,
             )
         tenancy.set_tenant(session, tenant.id)
@@ -80,7 +85,9 @@ def list_tenants_cmd() -> None:
 
     session = _session()
     for t in session.scalars(sa.select(Tenant).order_by(Tenant.created_at)):
-        click.echo(json.dumps({"id": t.id, "slug": t.slug, "name": t.legal_name, "status": t.status}))
+        click.echo(
+            json.dumps({"id": t.id, "slug": t.slug, "name": t.legal_name, "status": t.status})
+        )
 
 
 @click.group("keys")
@@ -97,7 +104,11 @@ def keys_cli() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def create_key_cmd(
-    tenant_id: str, live: bool, scopes: tuple[str, ...], name: str, expires_days: int | None,
+    tenant_id: str,
+    live: bool,
+    scopes: tuple[str, ...],
+    name: str,
+    expires_days: int | None,
     as_json: bool,
 ) -> None:
     from saas.auth.services import create_api_key
@@ -108,8 +119,13 @@ def create_key_cmd(
     expires_at = now + timedelta(days=expires_days) if expires_days else None
     try:
         key, secret = create_api_key(
-            session, tenant_id=tenant_id, now=now, livemode=live, scopes=list(scopes) or None,
-            name=name, expires_at=expires_at,
+            session,
+            tenant_id=tenant_id,
+            now=now,
+            livemode=live,
+            scopes=list(scopes) or None,
+            name=name,
+            expires_at=expires_at,
         )
         session.commit()
     except DomainError as err:
@@ -183,8 +199,12 @@ def create_oauth_client_cmd(
     _require_tenant(session, tenant_id)
     try:
         client, secret = create_oauth_client(
-            session, tenant_id=tenant_id, now=utcnow(), livemode=live,
-            scopes=list(scopes) or None, name=name,
+            session,
+            tenant_id=tenant_id,
+            now=utcnow(),
+            livemode=live,
+            scopes=list(scopes) or None,
+            name=name,
         )
         session.commit()
     except DomainError as err:

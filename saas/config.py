@@ -1,17 +1,16 @@
-"""Settings from the environment, with documented defaults (see docs/operations.md).
+"""Settings from the environment, with documented defaults (reference: docs/operations.md).
 
-| variable | default | meaning |
-|---|---|---|
-| ABOWERK_ENV | development | `production` makes missing secrets fatal |
-| ABOWERK_VAR_DIR | ./var | embedded data: SQLite file, generated secret key |
-| ABOWERK_DATABASE_URL | sqlite:///<VAR_DIR>/abowerk.sqlite3 | SQLAlchemy URL; PostgreSQL in production |
-| ABOWERK_DB_APP_ROLE | abowerk_app | PostgreSQL role the app switches to (`SET ROLE`) so that row-level security applies; empty to connect as the login role itself |
-| ABOWERK_SECRET_KEY | generated into VAR_DIR/secret_key | signs sessions and OAuth tokens; required in production |
-| ABOWERK_REDIS_URL | (unset) | Redis for rate limits (and the task queue); memory when unset |
-| ABOWERK_RATE_LIMIT | 100 per second;3000 per minute | per credential |
-| ABOWERK_MAX_BODY_BYTES | 1048576 | larger request bodies get 413 |
-| ABOWERK_OAUTH_TOKEN_TTL | 3600 | seconds an OAuth access token lives |
-| ABOWERK_LOG_LEVEL | INFO | |
+- ABOWERK_ENV (development): `production` makes a missing secret key fatal.
+- ABOWERK_VAR_DIR (./var): embedded data, i.e. the SQLite file and the generated secret key.
+- ABOWERK_DATABASE_URL (sqlite:///<VAR_DIR>/abowerk.sqlite3): PostgreSQL in production.
+- ABOWERK_DB_APP_ROLE (abowerk_app): PostgreSQL role the app switches to with `SET ROLE`, so
+  that row-level security applies; empty to use the login role as it is.
+- ABOWERK_SECRET_KEY (generated into VAR_DIR/secret_key): signs sessions and OAuth tokens.
+- ABOWERK_REDIS_URL (unset): Redis for rate limits and the task queue; memory when unset.
+- ABOWERK_RATE_LIMIT (100 per second;3000 per minute): per credential.
+- ABOWERK_MAX_BODY_BYTES (1048576): larger request bodies get 413.
+- ABOWERK_OAUTH_TOKEN_TTL (3600): seconds an OAuth access token lives.
+- ABOWERK_LOG_LEVEL (INFO).
 """
 
 from __future__ import annotations
@@ -65,7 +64,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env_vars = dict(os.environ if environ is None else environ)
     env = env_vars.get("ABOWERK_ENV", "development")
     var_dir = Path(env_vars.get("ABOWERK_VAR_DIR", "var")).resolve()
-    database_url = env_vars.get("ABOWERK_DATABASE_URL") or f"sqlite:///{var_dir / 'abowerk.sqlite3'}"
+    database_url = (
+        env_vars.get("ABOWERK_DATABASE_URL") or f"sqlite:///{var_dir / 'abowerk.sqlite3'}"
+    )
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
     secret_key = env_vars.get("ABOWERK_SECRET_KEY", "")

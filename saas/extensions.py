@@ -9,6 +9,7 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy.orm import Session
 
 from saas.kernel import tenancy
 from saas.kernel.db import Base
@@ -25,6 +26,11 @@ db = SQLAlchemy(
     session_options={"class_": AppSession, "expire_on_commit": False},
 )
 migrate = Migrate()
+
+
+def session() -> Session:
+    """The current request's (or app context's) session, typed as a plain Session."""
+    return db.session()
 
 
 def make_limiter() -> Limiter:

@@ -48,7 +48,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if IN_CI and _skipped_postgres:
-        print(f"\nCI: {len(_skipped_postgres)} PostgreSQL test(s) were skipped; failing the run.")
+        print(f"\nCI: {len(_skipped_postgres)} PostgreSQL test(s) were skipped; failing the run.")  # noqa: T201
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -62,7 +62,9 @@ def _pg_url(url: str) -> sa.URL:
 def postgres_database() -> Iterator[str]:
     if not PG_URL:
         if IN_CI:
-            pytest.fail("CI=true but ABOWERK_TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+            pytest.fail(
+                "CI=true but ABOWERK_TEST_POSTGRES_URL is not set: PostgreSQL tests must run"
+            )
         pytest.skip("set ABOWERK_TEST_POSTGRES_URL to run the PostgreSQL tests")
     base = _pg_url(PG_URL)
     name = f"abowerk_test_{secrets.token_hex(4)}"
@@ -202,4 +204,4 @@ def customer_payload() -> dict[str, Any]:
 
 def count_rows(app: Flask, engine: sa.Engine, table: str) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -40,7 +40,7 @@ def _authenticate() -> None:
             code="authentication_required",
         )
     token = token.strip()
-    session = db.session
+    session = db.session()
     if token.startswith(("sk_test_", "sk_live_")):
         principal = authenticate_api_key(session, token, now=utcnow())
     else:

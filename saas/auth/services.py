@@ -41,7 +41,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _lookup_unscoped(session: Session, stmt: sa.Select[tuple[str, str]]) -> tuple[str, str] | None:
+def _lookup_unscoped(session: Session, stmt: sa.Select[str, str]) -> tuple[str, str] | None:
     """Find (tenant_id, id) of a credential by its hash, across tenants.
 
     On PostgreSQL the RLS policies of the credential tables admit this only while
@@ -57,7 +57,7 @@ def _lookup_unscoped(session: Session, stmt: sa.Select[tuple[str, str]]) -> tupl
     finally:
         if pg:
             conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'off', true)")
-    return (row[0], row[1]) if row else None
+    return (str(row[0]), str(row[1])) if row else None
 
 
 def create_api_key(
@@ -170,7 +170,9 @@ def check_oauth_secret(client: OAuthClient, secret: str) -> bool:
 
 
 def revoke_oauth_client(session: Session, *, client_id: str, now: datetime) -> OAuthClient:
-    client = session.scalars(sa.select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+    client = session.scalars(
+        sa.select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ).first()
     if client is None:
         raise NotFoundError(f"no OAuth client {client_id}", code="oauth_client_not_found")
     if client.revoked_at is None:

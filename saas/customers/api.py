@@ -15,7 +15,7 @@ from saas.customers.schemas import (
     CustomerSchema,
     CustomerUpdateSchema,
 )
-from saas.extensions import db
+from saas.extensions import session
 from saas.http.api import Blueprint
 from saas.http.pagination import ListArgs, list_envelope
 from saas.kernel.clock import utcnow
@@ -36,7 +36,7 @@ class CustomerCollection(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List customers, newest first."""
         rows, has_more = queries.list_customers(
-            db.session,
+            session(),
             limit=args["limit"],
             starting_after=args["starting_after"],
             email=args["email"],
@@ -49,7 +49,7 @@ class CustomerCollection(MethodView):
     @requires("customers", "write")
     def post(self, data: dict[str, Any]) -> Customer:
         """Create a customer."""
-        return services.create_customer(db.session, data, now=utcnow())
+        return services.create_customer(session(), data, now=utcnow())
 
 
 @blp.route("/<customer_id>")
@@ -59,7 +59,7 @@ class CustomerItem(MethodView):
     @requires("customers", "read")
     def get(self, customer_id: str) -> Customer:
         """Get a customer."""
-        return services.get_customer(db.session, customer_id)
+        return services.get_customer(session(), customer_id)
 
     @blp.arguments(CustomerUpdateSchema)
     @blp.response(200, CustomerSchema)
@@ -67,4 +67,4 @@ class CustomerItem(MethodView):
     @requires("customers", "write")
     def patch(self, data: dict[str, Any], customer_id: str) -> Customer:
         """Update a customer: only the fields sent change."""
-        return services.update_customer(db.session, customer_id, data, now=utcnow())
+        return services.update_customer(session(), customer_id, data, now=utcnow())

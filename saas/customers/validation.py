@@ -23,9 +23,10 @@ def normalise_vat_id(raw: str, country: str) -> str:
         compact = "EL" + compact[2:]
     prefix_cc = "GR" if compact[:2] == "EL" else compact[:2]
     if prefix_cc in EU_MEMBER_STATES or country in EU_MEMBER_STATES:
-        module = get_cc_module("eu", "vat")
+        eu_vat = get_cc_module("eu", "vat")
+        assert eu_vat is not None  # part of python-stdnum
         try:
-            valid = module.validate(compact)
+            valid = eu_vat.validate(compact)
         except StdnumError as exc:
             raise ValueError(f"not a valid EU VAT ID: {exc}") from exc
         result = str(valid).upper()

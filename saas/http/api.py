@@ -19,7 +19,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details, with abowerk's stable `code` and per-field `errors`."""
 
-    type = ma.fields.String(required=True, metadata={"example": "urn:abowerk:problem:validation_failed"})
+    type = ma.fields.String(
+        required=True, metadata={"example": "urn:abowerk:problem:validation_failed"}
+    )
     title = ma.fields.String(required=True)
     status = ma.fields.Integer(required=True)
     code = ma.fields.String(required=True, metadata={"description": "Stable error code"})
@@ -31,7 +33,7 @@ class ProblemSchema(ma.Schema):
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         return from_http_exception(error)
 
 

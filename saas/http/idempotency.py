@@ -32,7 +32,7 @@ from saas.kernel.ids import new_id
 RETENTION = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
 METHODS = frozenset({"POST", "PATCH"})
-_table = IdempotencyKey.__table__
+_table: sa.Table = IdempotencyKey.__table__  # type: ignore[assignment]  # mapped to a Table
 _REPLAYED_HEADERS = ("Content-Type", "Location")
 
 
@@ -58,7 +58,9 @@ def request_fingerprint(req: Request) -> str:
 
 def _set_pg_tenant(conn: sa.Connection, tenant_id: str) -> None:
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT set_config('abowerk.tenant_id', %(t)s, true)", {"t": tenant_id})
+        conn.exec_driver_sql(
+            "SELECT set_config('abowerk.tenant_id', %(t)s, true)", {"t": tenant_id}
+        )
 
 
 def _where(claim: Claim) -> Any:
@@ -69,7 +71,7 @@ def _where(claim: Claim) -> Any:
     )
 
 
-def begin(
+def begin(  # noqa: PLR0911  (one return per outcome of the claim)
     engine: sa.Engine, req: Request, claim: Claim, *, now: datetime
 ) -> tuple[Claim | None, Response | None]:
     """Claim the key. Returns (claim, None) to go on, or (None, response) to answer at once."""

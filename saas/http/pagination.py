@@ -24,7 +24,12 @@ class ListArgs(ma.Schema):
 
 
 def paginate(
-    session: Session, stmt: sa.Select[Any], id_column: Any, *, limit: int, starting_after: str | None
+    session: Session,
+    stmt: sa.Select[Any],
+    id_column: Any,
+    *,
+    limit: int,
+    starting_after: str | None,
 ) -> tuple[Sequence[Any], bool]:
     if starting_after:
         stmt = stmt.where(id_column < starting_after)

@@ -36,7 +36,7 @@ def _claim_idempotency_key() -> Response | None:
     principal = g.principal
     claim = idempotency.Claim(principal.tenant_id, principal.livemode, key)
     # the authentication step may have written last_used_at: keep it, then claim the key
-    db.session.commit()
+    db.session().commit()
     granted, response = idempotency.begin(db.engine, request, claim, now=utcnow())
     g.idempotency_claim = granted
     return response
@@ -44,7 +44,7 @@ def _claim_idempotency_key() -> Response | None:
 
 def _commit_or_rollback(response: Response) -> Response:
     claim = getattr(g, "idempotency_claim", None)
-    session = db.session
+    session = db.session()
     if response.status_code < 400:
         try:
             if claim is not None:

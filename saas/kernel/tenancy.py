@@ -33,13 +33,12 @@ PG_TENANT_SETTING = "abowerk.tenant_id"
 def set_tenant(
     session: Session | scoped_session[Any], tenant_id: str | None, *, livemode: bool | None = None
 ) -> None:
-    if isinstance(session, scoped_session):
-        session = session()
-    session.info[TENANT_KEY] = tenant_id
-    session.info[LIVEMODE_KEY] = livemode
-    if session.in_transaction():
+    real = session() if isinstance(session, scoped_session) else session
+    real.info[TENANT_KEY] = tenant_id
+    real.info[LIVEMODE_KEY] = livemode
+    if real.in_transaction():
         # the transaction already began under another (or no) tenant: update the RLS setting now
-        _apply_pg_setting(session.connection(), tenant_id)
+        _apply_pg_setting(real.connection(), tenant_id)
 
 
 def current_tenant(session: Session) -> str:

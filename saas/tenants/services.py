@@ -15,9 +15,7 @@ from saas.kernel.errors import ConflictError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.tenants.models import Tenant
 
-CURRENCIES = frozenset(
-    "EUR USD GBP CHF SEK DKK NOK PLN CZK HUF RON BGN ISK CAD AUD JPY".split()
-)
+CURRENCIES = frozenset("EUR USD GBP CHF SEK DKK NOK PLN CZK HUF RON BGN ISK CAD AUD JPY".split())
 
 
 def _slugify(name: str) -> str:

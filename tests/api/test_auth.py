@@ -78,9 +78,7 @@ def test_key_is_stored_only_as_hash_prefix_and_last4_when_created(
     tenant: TenantCtx, owner_engine: Any
 ) -> None:
     with owner_engine.connect() as conn:
-        row = conn.exec_driver_sql(
-            "SELECT prefix, last4, secret_hash FROM api_keys"
-        ).one()
+        row = conn.exec_driver_sql("SELECT prefix, last4, secret_hash FROM api_keys").one()
     assert row.prefix == "sk_test_"
     assert row.last4 == tenant.api_key[-4:]
     assert tenant.api_key not in row.secret_hash
@@ -136,7 +134,8 @@ def test_suspended_tenant_gets_401_when_its_key_is_used(
 ) -> None:
     with owner_engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE tenants SET status = 'suspended' WHERE id = %s" if conn.dialect.name == "postgresql"
+            "UPDATE tenants SET status = 'suspended' WHERE id = %s"
+            if conn.dialect.name == "postgresql"
             else "UPDATE tenants SET status = 'suspended' WHERE id = ?",
             (tenant.tenant_id,),
         )
@@ -152,12 +151,16 @@ def test_other_tenants_customer_is_404_and_absent_from_list_when_key_differs(
     customer_payload: dict[str, Any],
 ) -> None:
     created = client.post("/v1/customers", json=customer_payload, headers=tenant.headers).json
-    assert client.get(f"/v1/customers/{created['id']}", headers=other_tenant.headers).status_code == 404
+    assert (
+        client.get(f"/v1/customers/{created['id']}", headers=other_tenant.headers).status_code
+        == 404
+    )
     assert client.get("/v1/customers", headers=other_tenant.headers).json["data"] == []
     patched = client.patch(
         f"/v1/customers/{created['id']}", json={"name": "Hijack"}, headers=other_tenant.headers
     )
     assert patched.status_code == 404
-    assert client.get(f"/v1/customers/{created['id']}", headers=tenant.headers).json["name"] == (
-        customer_payload["name"]
+    assert (
+        client.get(f"/v1/customers/{created['id']}", headers=tenant.headers).json["name"]
+        == (customer_payload["name"])
     )

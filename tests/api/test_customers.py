@@ -166,7 +166,9 @@ def test_update_rejects_vat_id_when_invalid_for_stored_country(
     )
     assert resp.status_code == 422
     assert "vat_id" in resp.json["errors"]
-    assert client.get(f"/v1/customers/{created['id']}", headers=tenant.headers).json["vat_id"] is None
+    assert (
+        client.get(f"/v1/customers/{created['id']}", headers=tenant.headers).json["vat_id"] is None
+    )
 
 
 def test_external_ref_conflict_gets_409_when_already_used(

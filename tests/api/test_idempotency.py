@@ -38,7 +38,10 @@ def test_repeated_post_returns_same_customer_and_one_row_when_key_and_body_match
 
 
 def test_same_key_with_different_body_gets_422_when_reused(
-    client: FlaskClient, tenant: TenantCtx, customer_payload: dict[str, Any], app: Flask,
+    client: FlaskClient,
+    tenant: TenantCtx,
+    customer_payload: dict[str, Any],
+    app: Flask,
     owner_engine: sa.Engine,
 ) -> None:
     assert _post(client, tenant, customer_payload, "key-2").status_code == 201
@@ -59,7 +62,10 @@ def test_key_order_in_json_does_not_matter_when_replaying(
 
 
 def test_same_key_of_another_tenant_is_independent_when_reused(
-    client: FlaskClient, tenant: TenantCtx, other_tenant: TenantCtx, customer_payload: dict[str, Any]
+    client: FlaskClient,
+    tenant: TenantCtx,
+    other_tenant: TenantCtx,
+    customer_payload: dict[str, Any],
 ) -> None:
     a = _post(client, tenant, customer_payload, "shared-key")
     b = _post(client, other_tenant, customer_payload, "shared-key")
@@ -99,7 +105,10 @@ def test_concurrent_duplicate_gets_409_when_first_request_is_still_in_progress(
 
 
 def test_retry_takes_over_when_first_request_died_and_lease_expired(
-    client: FlaskClient, tenant: TenantCtx, customer_payload: dict[str, Any], app: Flask,
+    client: FlaskClient,
+    tenant: TenantCtx,
+    customer_payload: dict[str, Any],
+    app: Flask,
     owner_engine: sa.Engine,
 ) -> None:
     import json
@@ -131,7 +140,10 @@ def test_invalid_key_gets_400_when_too_long(
 
 
 def test_expired_keys_are_purged_and_key_is_reusable_after_24_hours(
-    client: FlaskClient, tenant: TenantCtx, customer_payload: dict[str, Any], app: Flask,
+    client: FlaskClient,
+    tenant: TenantCtx,
+    customer_payload: dict[str, Any],
+    app: Flask,
     owner_engine: sa.Engine,
 ) -> None:
     assert _post(client, tenant, customer_payload, "key-old").status_code == 201

@@ -115,7 +115,10 @@ def test_token_is_refused_when_expired_or_tampered(
     token = _token(client, client_id, secret).json["access_token"]
     header, payload, signature = token.split(".")
     tampered = f"{header}.{payload}.{signature[:-2]}AA"
-    assert client.get("/v1/customers", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+    assert (
+        client.get("/v1/customers", headers={"Authorization": f"Bearer {tampered}"}).status_code
+        == 401
+    )
 
     import time
 
@@ -127,11 +130,16 @@ def test_token_is_refused_when_expired_or_tampered(
 
 
 def test_token_of_one_tenant_cannot_read_another_tenants_customer(
-    client: FlaskClient, app: Flask, tenant: TenantCtx, other_tenant: TenantCtx,
+    client: FlaskClient,
+    app: Flask,
+    tenant: TenantCtx,
+    other_tenant: TenantCtx,
     customer_payload: dict[str, Any],
 ) -> None:
     created = client.post("/v1/customers", json=customer_payload, headers=tenant.headers).json
     client_id, secret = _client(app, other_tenant)
     token = _token(client, client_id, secret).json["access_token"]
-    resp = client.get(f"/v1/customers/{created['id']}", headers={"Authorization": f"Bearer {token}"})
+    resp = client.get(
+        f"/v1/customers/{created['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status_code == 404

@@ -76,14 +76,13 @@ def test_every_tenant_owned_table_has_an_rls_policy_when_on_postgres(
 
 @POSTGRES_ONLY
 def test_app_connects_as_rls_bound_role_when_on_postgres(app: Flask) -> None:
-    with app.app_context():
-        with db.engine.connect() as conn:
-            row = conn.execute(
-                sa.text(
-                    "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r "
-                    "WHERE r.rolname = current_user"
-                )
-            ).one()
+    with app.app_context(), db.engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r "
+                "WHERE r.rolname = current_user"
+            )
+        ).one()
     assert row[0] == "abowerk_app"
     assert row[1] is False and row[2] is False
 
@@ -165,8 +164,13 @@ def test_new_row_for_another_tenant_is_refused_when_flushing(
         now = utcnow()
         db.session.add(
             Customer(
-                id="cus_intruder", tenant_id=other_tenant.tenant_id, email="x@example.de",
-                name="X", country="DE", created_at=now, updated_at=now,
+                id="cus_intruder",
+                tenant_id=other_tenant.tenant_id,
+                email="x@example.de",
+                name="X",
+                country="DE",
+                created_at=now,
+                updated_at=now,
             )
         )
         with pytest.raises(TenantContextMissingError):
