@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from saas.app import create_app
 from saas.extensions import db
-from tests.conftest import TenantCtx, make_environ
+from tests.conftest import IN_CI, TenantCtx, make_environ
 
 
 def test_openapi_document_describes_customers_and_bearer_auth_when_fetched(
@@ -47,13 +49,31 @@ def test_unknown_route_and_wrong_method_are_problems_when_requested(
     assert "GET" in wrong.headers["Allow"]
 
 
+REDIS_URL = os.environ.get("ABOWERK_TEST_REDIS_URL", "")
+LIMIT_STORAGES = [
+    "memory",
+    pytest.param(
+        "redis",
+        marks=pytest.mark.skipif(
+            not REDIS_URL and not IN_CI, reason="set ABOWERK_TEST_REDIS_URL to test Redis"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("storage", LIMIT_STORAGES)
 def test_rate_limit_answers_429_with_retry_after_when_exceeded(
-    database_url: str, tmp_path: Path, app: Flask, make_tenant: Any
+    database_url: str, tmp_path: Path, app: Flask, make_tenant: Any, storage: str
 ) -> None:
     tenant = make_tenant("Eilig GmbH")
-    limited = create_app(
-        {"ENVIRON": make_environ(database_url, tmp_path, ABOWERK_RATE_LIMIT="3 per minute")}
-    )
+    extra = {"ABOWERK_RATE_LIMIT": "3 per minute"}
+    if storage == "redis":
+        assert REDIS_URL, "CI must export ABOWERK_TEST_REDIS_URL"
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()  # a dedicated test database number
+        extra["ABOWERK_REDIS_URL"] = REDIS_URL
+    limited = create_app({"ENVIRON": make_environ(database_url, tmp_path, **extra)})
     try:
         _check_rate_limit(limited, tenant, make_tenant)
     finally:
