@@ -1,0 +1,1 @@
+"""Billing: invoices, billing runs, payments, MRR metrics (built on the subscription issue)."""

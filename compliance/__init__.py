@@ -1,0 +1,1 @@
+"""Compliance: GDPR exports and erasure with retention holds, and the audit log."""
