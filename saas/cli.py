@@ -268,13 +268,10 @@ def _require_tenant(session: Any, tenant_id: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd):
+    from tax.cli import tax_cli
+
+    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd, tax_cli):
         app.cli.add_command(command)
-    try:
-        from tax.cli import tax_cli
-    except ImportError:  # pragma: no cover - the tax package is part of the distribution
-        return
-    app.cli.add_command(tax_cli)
 
 
 def _create_app() -> Flask:

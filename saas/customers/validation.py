@@ -8,6 +8,8 @@ from stdnum import get_cc_module
 from stdnum.exceptions import ValidationError as StdnumError
 
 from saas.kernel.countries import EU_MEMBER_STATES
+from tax import vatid
+from tax.errors import TaxError
 
 LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 
@@ -15,22 +17,17 @@ LOCALE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 def normalise_vat_id(raw: str, country: str) -> str:
     """Return the compact VAT ID or raise ValueError with a message for the customer.
 
-    EU numbers are checked with their checksum; Greece's prefix is `EL` in VIES, not `GR`.
-    Numbers of countries stdnum does not know are kept as given (upper-cased, compacted).
+    EU numbers (and any number for an EU customer) go through the tax engine's check: syntax
+    and checksum, Greece as `EL` as VIES wants it. Numbers of other countries are checked with
+    python-stdnum where it knows the country, and otherwise kept as given (compacted).
     """
-    compact = re.sub(r"[\s.\-]", "", raw).upper()
-    if compact.startswith("GR"):
-        compact = "EL" + compact[2:]
+    compact = vatid.normalise_vat_id(raw)
     prefix_cc = "GR" if compact[:2] == "EL" else compact[:2]
     if prefix_cc in EU_MEMBER_STATES or country in EU_MEMBER_STATES:
-        eu_vat = get_cc_module("eu", "vat")
-        assert eu_vat is not None  # part of python-stdnum
         try:
-            valid = eu_vat.validate(compact)
-        except StdnumError as exc:
-            raise ValueError(f"not a valid EU VAT ID: {exc}") from exc
-        result = str(valid).upper()
-        return "EL" + result[2:] if result.startswith("GR") else result
+            return vatid.validate_vat_id(raw)
+        except TaxError as exc:
+            raise ValueError(str(exc)) from exc
     module = get_cc_module(country.lower(), "vat")
     if module is not None:
         try:
