@@ -1,13 +1,12 @@
 """The application factory. Order matters and is fixed:
 
-1. settings and logging; 2. database and migrations; 3. request id; 4. rate limiting (before
-any database work, keyed by credential hash); 5. authentication; 6. idempotency claim and the
-per-request transaction; 7. API blueprints and OpenAPI; 8. error handlers.
+1. settings and logging; 2. database and migrations; 3. request id; 4. authentication; 5. rate
+limiting (keyed by the authenticated credential); 6. idempotency claim and the per-request
+transaction; 7. API blueprints and OpenAPI; 8. error handlers.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import swagger_ui_bundle
@@ -25,9 +24,8 @@ from saas.health import blp as health_blp
 from saas.http import request_context, transaction
 from saas.http.api import Api
 from saas.http.problems import from_domain_error, from_http_exception
+from saas.http.ratelimit import strip_retry_after
 from saas.kernel.errors import DomainError
-
-log = logging.getLogger("abowerk.app")
 
 API_BLUEPRINTS = ("saas.customers.api",)
 
@@ -36,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings((config or {}).get("ENVIRON"))
     app = Flask("saas", instance_path=str(settings.var_dir), instance_relative_config=False)
     app.config.update(flask_config(settings))
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schema field order
     app.config.update(
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="/docs/assets/",
@@ -63,9 +62,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         extensions.configure_engine(db.engine, app_role=settings.db_app_role)
 
     request_context.init_app(app)
+    auth_middleware.init_app(app)
+    # after_request hooks run in reverse order: registered first, this one runs after the
+    # limiter has added its headers
+    app.after_request(strip_retry_after)
     limiter = make_limiter()
     limiter.init_app(app)
-    auth_middleware.init_app(app)
+    app.extensions["abowerk_limiter"] = limiter
     transaction.init_app(app)
 
     api = Api(app)
@@ -106,9 +109,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def _internal(err: InternalServerError) -> Response:
-        original = getattr(err, "original_exception", None)
-        if original is not None:
-            log.error("unhandled error", exc_info=original)
+        # Flask has logged the traceback already (as JSON, see configure_logging)
         return from_http_exception(err)
 
     @app.errorhandler(HTTPException)

@@ -173,7 +173,8 @@ def list_keys_cmd(tenant_id: str) -> None:
                     "scopes": k.scopes,
                     "revoked": k.revoked_at is not None,
                     "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-                }
+                },
+                ensure_ascii=False,
             )
         )
 

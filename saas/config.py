@@ -8,6 +8,7 @@
 - ABOWERK_SECRET_KEY (generated into VAR_DIR/secret_key): signs sessions and OAuth tokens.
 - ABOWERK_REDIS_URL (unset): Redis for rate limits and the task queue; memory when unset.
 - ABOWERK_RATE_LIMIT (100 per second;3000 per minute): per credential.
+- ABOWERK_AUTH_FAILURE_LIMIT (30 per minute): failed authentications per client IP.
 - ABOWERK_MAX_BODY_BYTES (1048576): larger request bodies get 413.
 - ABOWERK_OAUTH_TOKEN_TTL (3600): seconds an OAuth access token lives.
 - ABOWERK_LOG_LEVEL (INFO).
@@ -35,6 +36,7 @@ class Settings:
     secret_key: str
     redis_url: str | None
     rate_limit: str
+    auth_failure_limit: str
     max_body_bytes: int
     oauth_token_ttl: int
     log_level: str
@@ -82,6 +84,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         redis_url=env_vars.get("ABOWERK_REDIS_URL") or None,
         rate_limit=env_vars.get("ABOWERK_RATE_LIMIT", "100 per second;3000 per minute"),
+        auth_failure_limit=env_vars.get("ABOWERK_AUTH_FAILURE_LIMIT", "30 per minute"),
         max_body_bytes=int(env_vars.get("ABOWERK_MAX_BODY_BYTES", str(1024 * 1024))),
         oauth_token_ttl=int(env_vars.get("ABOWERK_OAUTH_TOKEN_TTL", "3600")),
         log_level=env_vars.get("ABOWERK_LOG_LEVEL", "INFO"),
@@ -103,5 +106,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
         "RATELIMIT_DEFAULT": settings.rate_limit,
         "RATELIMIT_HEADERS_ENABLED": True,
-        "JSON_SORT_KEYS": False,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }

@@ -93,6 +93,7 @@ def make_environ(database_url: str, var_dir: Path, **extra: str) -> dict[str, st
         "ABOWERK_VAR_DIR": str(var_dir),
         "ABOWERK_SECRET_KEY": "test-secret-key-not-for-production",
         "ABOWERK_RATE_LIMIT": "10000 per second",
+        "ABOWERK_AUTH_FAILURE_LIMIT": "10000 per minute",
         "ABOWERK_LOG_LEVEL": "WARNING",
         **extra,
     }

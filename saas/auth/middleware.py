@@ -12,6 +12,7 @@ from flask import Flask, current_app, g, request
 from saas.auth.oauth import authenticate_access_token
 from saas.auth.services import Principal, authenticate_api_key
 from saas.extensions import db
+from saas.http.ratelimit import count_auth_failure
 from saas.http.request_context import tenant_id_var
 from saas.kernel import tenancy
 from saas.kernel.clock import utcnow
@@ -32,6 +33,14 @@ def current_principal() -> Principal:
 def _authenticate() -> None:
     if not request.path.startswith(API_PREFIX):
         return
+    try:
+        _authenticate_bearer()
+    except UnauthenticatedError:
+        count_auth_failure(current_app._get_current_object())  # type: ignore[attr-defined]
+        raise
+
+
+def _authenticate_bearer() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from flask import Flask, current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -76,6 +77,15 @@ class ClientAdapter(ClientMixin):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        requested = (self.request.payload.scope or "").split()
+        client = self.request.client
+        if any(not _covered(client.row.scopes, s) for s in requested):
+            # RFC 6749 §5.2: asking for more than the client holds is an error, not a
+            # silently empty token
+            raise InvalidScopeError()
 
 
 def _query_client(client_id: str) -> ClientAdapter | None:

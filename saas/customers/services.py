@@ -85,9 +85,7 @@ def update_customer(
             try:
                 customer.vat_id = normalise_vat_id(raw, customer.country)
             except ValueError as exc:
-                raise ValidationFailedError(
-                    str(exc), code="invalid_vat_id", errors={"vat_id": [str(exc)]}
-                ) from exc
+                raise ValidationFailedError(str(exc), errors={"vat_id": [str(exc)]}) from exc
         else:
             customer.vat_id = None
     customer.updated_at = now

@@ -18,6 +18,7 @@ STATUS_BY_KIND = {
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.UNAUTHENTICATED: 401,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.RATE_LIMITED: 429,
 }
 
 # Stable codes for errors raised by Flask, werkzeug and webargs rather than by our domain.
@@ -62,12 +63,24 @@ def problem(
     resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
     for name, value in (headers or {}).items():
         resp.headers[name] = value
+    # ours, not the rate limiter's: saas.http.ratelimit.strip_retry_after keeps it
+    resp.explicit_retry_after = "Retry-After" in resp.headers  # type: ignore[attr-defined]
     return resp
 
 
 def from_domain_error(err: DomainError) -> Response:
+    headers = {}
+    if err.kind is ErrorKind.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = 'Bearer realm="abowerk"'  # RFC 6750 §3
+    elif err.kind is ErrorKind.RATE_LIMITED:
+        headers["Retry-After"] = "60"
     return problem(
-        STATUS_BY_KIND[err.kind], err.code, err.title, err.detail, errors=err.errors or None
+        STATUS_BY_KIND[err.kind],
+        err.code,
+        err.title,
+        err.detail,
+        errors=err.errors or None,
+        headers=headers,
     )
 
 
@@ -89,6 +102,8 @@ def from_http_exception(err: HTTPException) -> Response:
         errors = flat or errors
         detail = "Some fields are invalid; see `errors`."
     headers = dict(data.get("headers") or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="abowerk"'
     if status == 429:
         detail = f"Rate limit exceeded ({err.description}). Retry after the delay in Retry-After."
     if status == 500:

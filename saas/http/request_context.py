@@ -53,14 +53,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    root = logging.getLogger("abowerk")
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = True  # pytest's caplog sees the records too
+    """JSON lines on stderr for our loggers and for Flask's app logger ("saas"), which logs
+    unhandled exceptions; with a handler of ours in place Flask adds no plain-text one."""
+    for name in ("abowerk", "saas"):
+        logger = logging.getLogger(name)
+        if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = True  # pytest's caplog sees the records too
 
 
 def init_app(app: Flask) -> None:

@@ -45,6 +45,7 @@ def _claim_idempotency_key() -> Response | None:
 def _commit_or_rollback(response: Response) -> Response:
     claim = getattr(g, "idempotency_claim", None)
     session = db.session()
+    retryable = False
     if response.status_code < 400:
         try:
             if claim is not None:
@@ -53,6 +54,7 @@ def _commit_or_rollback(response: Response) -> Response:
         except sa.exc.IntegrityError:
             session.rollback()
             log.warning("commit failed on a constraint", exc_info=True)
+            retryable = True  # a retry will see the other change and may well succeed
             response = problem(
                 409, "conflict", "Conflict", "The change conflicts with a concurrent change."
             )
@@ -68,7 +70,7 @@ def _commit_or_rollback(response: Response) -> Response:
         session.rollback()
     if claim is not None:
         try:
-            if response.status_code >= 500:
+            if response.status_code >= 500 or retryable:
                 idempotency.release(db.engine, claim)
             else:
                 idempotency.complete_apart(db.engine, claim, response)

@@ -11,9 +11,11 @@ query (`saas.auth.services._lookup_unscoped`) switches it on for a single statem
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-APP_ROLE = "abowerk_app"
+# The migrations create and grant the role the app switches to; both read the same setting.
+APP_ROLE = os.environ.get("ABOWERK_DB_APP_ROLE") or "abowerk_app"
 TENANT_CONDITION = "tenant_id = current_setting('abowerk.tenant_id', true)"
 
 

@@ -143,3 +143,12 @@ def test_token_of_one_tenant_cannot_read_another_tenants_customer(
         f"/v1/customers/{created['id']}", headers={"Authorization": f"Bearer {token}"}
     )
     assert resp.status_code == 404
+
+
+def test_token_request_for_scope_beyond_client_is_invalid_scope_when_asked(
+    client: FlaskClient, app: Flask, tenant: TenantCtx
+) -> None:
+    client_id, secret = _client(app, tenant, scopes=["customers:read"])
+    resp = _token(client, client_id, secret, scope="customers:write")
+    assert resp.status_code == 400
+    assert resp.json["error"] == "invalid_scope"
