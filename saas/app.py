@@ -27,7 +27,12 @@ from saas.http.problems import from_domain_error, from_http_exception
 from saas.http.ratelimit import strip_retry_after
 from saas.kernel.errors import DomainError
 
-API_BLUEPRINTS = ("saas.customers.api",)
+API_BLUEPRINTS = (
+    "saas.customers.api",
+    "saas.catalog.api",
+    "saas.subscriptions.api",
+    "saas.testclocks.api",
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

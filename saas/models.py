@@ -4,8 +4,19 @@ A new package with tables adds its `models` module here.
 """
 
 from saas.auth import models as auth_models
+from saas.catalog import models as catalog_models
 from saas.customers import models as customer_models
 from saas.http import models as http_models
+from saas.subscriptions import models as subscription_models
 from saas.tenants import models as tenant_models
+from saas.testclocks import models as test_clock_models
 
-__all__ = ["auth_models", "customer_models", "http_models", "tenant_models"]
+__all__ = [
+    "auth_models",
+    "catalog_models",
+    "customer_models",
+    "http_models",
+    "subscription_models",
+    "tenant_models",
+    "test_clock_models",
+]

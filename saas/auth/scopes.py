@@ -10,7 +10,13 @@ from collections.abc import Iterable
 
 from saas.kernel.errors import ValidationFailedError
 
-RESOURCES: set[str] = {"customers", "keys"}
+RESOURCES: set[str] = {
+    "customers",
+    "keys",
+    "catalog",
+    "subscriptions",
+    "test_clocks",
+}
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")
 

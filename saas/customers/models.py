@@ -14,6 +14,9 @@ class Customer(TenantOwned, HasLivemode, Base):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "livemode", "external_ref"),
         sa.CheckConstraint("length(country) = 2", name="country"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "test_clock_id"], ["test_clocks.tenant_id", "test_clocks.id"]
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -30,5 +33,7 @@ class Customer(TenantOwned, HasLivemode, Base):
     vat_id: Mapped[str | None] = mapped_column(sa.String(32), info={"personal_data": True})
     locale: Mapped[str] = mapped_column(sa.String(16), default="de-DE")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON(), default=dict)
+    # test mode: the customer lives on simulated time (set at creation only, as with Stripe)
+    test_clock_id: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -54,6 +54,11 @@ class CustomerCreateSchema(_CustomerFields):
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     address = ma.fields.Nested(AddressSchema, required=True)
+    test_clock_id = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(max=40),
+        metadata={"description": "Test mode: put the customer on this test clock."},
+    )
 
     @ma.validates_schema
     def _vat_id(self, data: dict[str, Any], **_: Any) -> None:
@@ -77,6 +82,7 @@ class CustomerSchema(ma.Schema):
     locale = ma.fields.String()
     external_ref = ma.fields.String(allow_none=True)
     metadata = ma.fields.Dict(attribute="metadata_")
+    test_clock_id = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
 

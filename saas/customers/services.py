@@ -12,6 +12,7 @@ from saas.customers.models import Customer
 from saas.customers.validation import normalise_vat_id
 from saas.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from saas.kernel.ids import new_id
+from saas.testclocks.queries import get_test_clock
 
 _ADDRESS_COLUMNS = {
     "line1": "address_line1",
@@ -46,6 +47,9 @@ def _check_external_ref_free(session: Session, ref: str | None, exclude_id: str 
 
 def create_customer(session: Session, data: dict[str, Any], *, now: datetime) -> Customer:
     _check_external_ref_free(session, data.get("external_ref"), None)
+    test_clock_id = data.get("test_clock_id")
+    if test_clock_id:
+        test_clock_id = get_test_clock(session, test_clock_id).id  # 404 unless in this mode
     customer = Customer(
         id=new_id("cus"),
         email=data["email"],
@@ -55,6 +59,7 @@ def create_customer(session: Session, data: dict[str, Any], *, now: datetime) ->
         locale=data.get("locale", "de-DE"),
         external_ref=data.get("external_ref"),
         metadata_=data.get("metadata", {}),
+        test_clock_id=test_clock_id or None,
         created_at=now,
         updated_at=now,
     )
@@ -91,3 +96,4 @@ def update_customer(
     customer.updated_at = now
     session.flush()
     return customer
+

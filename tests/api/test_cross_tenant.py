@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from tests.api.test_catalog import create_plan, create_price, create_product
+from tests.api.test_subscriptions import create_subscription
 from tests.conftest import CUSTOMER, TenantCtx
 
 
@@ -23,12 +25,35 @@ def _make_customer(client: FlaskClient, owner: TenantCtx) -> str:
     return str(resp.json["id"])
 
 
+def _make_test_clock(client: FlaskClient, owner: TenantCtx) -> str:
+    resp = client.post(
+        "/v1/test_clocks", json={"frozen_time": "2026-01-01T00:00:00Z"}, headers=owner.headers
+    )
+    assert resp.status_code == 201, resp.json
+    return str(resp.json["id"])
+
+
 # URL parameter name -> how to create such an object for the owning tenant
 ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "customer_id": _make_customer,
+    "product_id": lambda c, t: str(create_product(c, t)["id"]),
+    "plan_id": lambda c, t: str(create_plan(c, t)["id"]),
+    "price_id": lambda c, t: str(create_price(c, t)["id"]),
+    "subscription_id": lambda c, t: str(create_subscription(c, t)["id"]),
+    "test_clock_id": _make_test_clock,
 }
 
 BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
+
+# Routes whose body must be valid for the request to reach the object lookup (an invalid body
+# is a 422 before anyone looks for the object): (method, rule) -> body
+ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/v1/prices/<price_id>"): {"nickname": "Intruder"},
+    ("POST", "/v1/subscriptions/<subscription_id>/change"): {"quantity": 2},
+    ("POST", "/v1/subscriptions/<subscription_id>/change/preview"): {"quantity": 2},
+    ("POST", "/v1/subscriptions/<subscription_id>/payment_method"): {"has_payment_method": True},
+    ("POST", "/v1/test_clocks/<test_clock_id>/advance"): {"frozen_time": "2027-01-01T00:00:00Z"},
+}
 
 
 def _routes() -> list[tuple[str, str, tuple[str, ...]]]:
@@ -73,7 +98,7 @@ def test_other_tenants_object_is_not_found_when_route_takes_its_id(
     for arg in arguments:
         created[arg] = ID_FACTORIES[arg](client, tenant)
         url = url.replace(f"<{arg}>", created[arg])
-    body = BODIES.get(method)
+    body = ROUTE_BODIES.get((method, rule), BODIES.get(method))
     resp = client.open(
         url,
         method=method,
