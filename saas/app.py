@@ -32,6 +32,7 @@ API_BLUEPRINTS = (
     "saas.catalog.api",
     "saas.subscriptions.api",
     "saas.testclocks.api",
+    "saas.webhooks.api",
 )
 
 
@@ -92,6 +93,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
     _register_error_handlers(app)
+    from saas import worker
+
+    worker.bind_app(app)
     from saas.cli import register_commands
 
     register_commands(app)

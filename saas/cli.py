@@ -260,6 +260,21 @@ def demo_cmd() -> None:
     click.echo(f"demo tenant {tenant.id} created.\nAPI key (shown once): {secret}")
 
 
+@click.command("worker")
+@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+@click.option("--no-periodic", is_flag=True, help="Do not run the scheduler in this process.")
+@with_appcontext
+def worker_cmd(workers: int, no_periodic: bool) -> None:
+    """Run the background worker (Huey consumer with its scheduler)."""
+    from huey.consumer import Consumer
+
+    from saas.worker import huey
+
+    if huey.immediate:
+        raise click.ClickException("ABOWERK_TASKS_IMMEDIATE is set: tasks run inline, no worker")
+    Consumer(huey, workers=workers, worker_type="thread", periodic=not no_periodic).run()
+
+
 def _require_tenant(session: Any, tenant_id: str) -> None:
     from saas.tenants.models import Tenant
 
@@ -271,7 +286,7 @@ def _require_tenant(session: Any, tenant_id: str) -> None:
 def register_commands(app: Flask) -> None:
     from tax.cli import tax_cli
 
-    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd, tax_cli):
+    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd, worker_cmd, tax_cli):
         app.cli.add_command(command)
 
 

@@ -11,6 +11,9 @@
 - ABOWERK_AUTH_FAILURE_LIMIT (30 per minute): failed authentications per client IP.
 - ABOWERK_MAX_BODY_BYTES (1048576): larger request bodies get 413.
 - ABOWERK_OAUTH_TOKEN_TTL (3600): seconds an OAuth access token lives.
+- ABOWERK_SECRET_KEY_PREVIOUS (unset): comma-separated former secret keys, still accepted for
+  decrypting secrets at rest after a rotation.
+- ABOWERK_TASKS_IMMEDIATE (unset): run background tasks inline (tests, debugging).
 - ABOWERK_LOG_LEVEL (INFO).
 """
 
@@ -40,6 +43,8 @@ class Settings:
     max_body_bytes: int
     oauth_token_ttl: int
     log_level: str
+    previous_secret_keys: tuple[str, ...]
+    tasks_immediate: bool
 
     @property
     def is_production(self) -> bool:
@@ -88,6 +93,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_body_bytes=int(env_vars.get("ABOWERK_MAX_BODY_BYTES", str(1024 * 1024))),
         oauth_token_ttl=int(env_vars.get("ABOWERK_OAUTH_TOKEN_TTL", "3600")),
         log_level=env_vars.get("ABOWERK_LOG_LEVEL", "INFO"),
+        previous_secret_keys=tuple(
+            k for k in env_vars.get("ABOWERK_SECRET_KEY_PREVIOUS", "").split(",") if k
+        ),
+        tasks_immediate=env_vars.get("ABOWERK_TASKS_IMMEDIATE", "") in ("1", "true", "yes"),
     )
 
 

@@ -11,8 +11,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.orm import Session
 
+from saas.events import services as events
 from saas.kernel import tenancy
 from saas.kernel.db import Base
+from saas.kernel.tasks import TaskSession
 
 
 class AppSession(FlaskSession):
@@ -20,6 +22,8 @@ class AppSession(FlaskSession):
 
 
 tenancy.install(AppSession)
+events.install(AppSession)
+events.install(TaskSession)
 
 db = SQLAlchemy(
     metadata=Base.metadata,

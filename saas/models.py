@@ -6,17 +6,21 @@ A new package with tables adds its `models` module here.
 from saas.auth import models as auth_models
 from saas.catalog import models as catalog_models
 from saas.customers import models as customer_models
+from saas.events import models as event_models
 from saas.http import models as http_models
 from saas.subscriptions import models as subscription_models
 from saas.tenants import models as tenant_models
 from saas.testclocks import models as test_clock_models
+from saas.webhooks import models as webhook_models
 
 __all__ = [
     "auth_models",
     "catalog_models",
     "customer_models",
+    "event_models",
     "http_models",
     "subscription_models",
     "tenant_models",
     "test_clock_models",
+    "webhook_models",
 ]

@@ -94,6 +94,7 @@ def make_environ(database_url: str, var_dir: Path, **extra: str) -> dict[str, st
         "ABOWERK_SECRET_KEY": "test-secret-key-not-for-production",
         "ABOWERK_RATE_LIMIT": "10000 per second",
         "ABOWERK_AUTH_FAILURE_LIMIT": "10000 per minute",
+        "ABOWERK_TASKS_IMMEDIATE": "1",
         "ABOWERK_LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -16,6 +16,8 @@ RESOURCES: set[str] = {
     "catalog",
     "subscriptions",
     "test_clocks",
+    "webhooks",
+    "events",
 }
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from saas.customers.models import Customer
 from saas.customers.validation import normalise_vat_id
+from saas.events.services import emit_event
 from saas.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.testclocks.queries import get_test_clock
@@ -67,6 +68,7 @@ def create_customer(session: Session, data: dict[str, Any], *, now: datetime) ->
         setattr(customer, column, data["address"].get(key))
     session.add(customer)
     session.flush()
+    emit_event(session, "customer.created", {"object": _payload(customer)}, now=now)
     return customer
 
 
@@ -95,5 +97,11 @@ def update_customer(
             customer.vat_id = None
     customer.updated_at = now
     session.flush()
+    emit_event(session, "customer.updated", {"object": _payload(customer)}, now=now)
     return customer
 
+
+def _payload(customer: Customer) -> dict[str, Any]:
+    from saas.customers.schemas import CustomerSchema
+
+    return dict(CustomerSchema().dump(customer))

@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from saas.kernel.db import Base, UTCDateTime
+from saas.kernel.db import Base, TenantOwned, UTCDateTime
 
 TENANT_STATUSES = ("active", "suspended")
 
@@ -31,3 +31,16 @@ class Tenant(Base):
     default_currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TenantNotification(TenantOwned, Base):
+    """Something the tenant's staff must see (shown on the dashboard)."""
+
+    __tablename__ = "tenant_notifications"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(80))
+    message: Mapped[str] = mapped_column(sa.String(1000))
+    subject_id: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

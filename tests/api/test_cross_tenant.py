@@ -33,6 +33,32 @@ def _make_test_clock(client: FlaskClient, owner: TenantCtx) -> str:
     return str(resp.json["id"])
 
 
+# a closed local port: deliveries fail fast, without leaving the machine
+_DEAD_RECEIVER = "http://127.0.0.1:9/hooks"
+
+
+def _make_endpoint(client: FlaskClient, owner: TenantCtx) -> str:
+    resp = client.post(
+        "/v1/webhook_endpoints",
+        json={"url": _DEAD_RECEIVER, "enabled_events": ["customer.*"]},
+        headers=owner.headers,
+    )
+    assert resp.status_code == 201, resp.json
+    return str(resp.json["id"])
+
+
+def _make_delivery(client: FlaskClient, owner: TenantCtx) -> str:
+    endpoint_id = _make_endpoint(client, owner)
+    _make_customer(client, owner)
+    resp = client.get(f"/v1/webhook_endpoints/{endpoint_id}/deliveries", headers=owner.headers)
+    return str(resp.json["data"][0]["id"])
+
+
+def _make_event(client: FlaskClient, owner: TenantCtx) -> str:
+    _make_customer(client, owner)
+    return str(client.get("/v1/events", headers=owner.headers).json["data"][0]["id"])
+
+
 # URL parameter name -> how to create such an object for the owning tenant
 ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "customer_id": _make_customer,
@@ -41,6 +67,9 @@ ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "price_id": lambda c, t: str(create_price(c, t)["id"]),
     "subscription_id": lambda c, t: str(create_subscription(c, t)["id"]),
     "test_clock_id": _make_test_clock,
+    "endpoint_id": _make_endpoint,
+    "delivery_id": _make_delivery,
+    "event_id": _make_event,
 }
 
 BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
@@ -53,6 +82,7 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/subscriptions/<subscription_id>/change/preview"): {"quantity": 2},
     ("POST", "/v1/subscriptions/<subscription_id>/payment_method"): {"has_payment_method": True},
     ("POST", "/v1/test_clocks/<test_clock_id>/advance"): {"frozen_time": "2027-01-01T00:00:00Z"},
+    ("PATCH", "/v1/webhook_endpoints/<endpoint_id>"): {"description": "Intruder"},
 }
 
 

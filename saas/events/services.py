@@ -1,0 +1,82 @@
+"""Recording events. Callers pass the session of the change itself (same transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from saas.events.models import Event
+from saas.kernel.ids import new_id
+
+# Event types by family; webhook endpoints subscribe to types or to `family.*`.
+EVENT_TYPES = frozenset(
+    {
+        "customer.created",
+        "customer.updated",
+        "subscription.created",
+        "subscription.updated",
+        "subscription.trial_will_end",
+        "subscription.canceled",
+        "subscription.paused",
+        "subscription.resumed",
+        "subscription.renewed",
+    }
+)
+
+COMMITTED_EVENTS_KEY = "abowerk.committed_events"
+_PENDING_KEY = "abowerk.pending_events"
+
+
+def emit_event(session: Session, type_: str, data: dict[str, Any], *, now: datetime) -> Event:
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}: add it to EVENT_TYPES")
+    event = Event(id=new_id("evt"), type=type_, data=data, created_at=now)
+    session.add(event)
+    session.flush()
+    session.info.setdefault(_PENDING_KEY, []).append((event.tenant_id, event.id))
+    return event
+
+
+def request_dispatch(session: Session, tenant_id: str) -> None:
+    """Ask for a delivery run after this transaction commits, without a new event (e.g. a
+    manual redelivery)."""
+    session.info.setdefault(_PENDING_KEY, []).append((tenant_id, None))
+
+
+def register_type(type_: str) -> None:
+    """For packages that add event families (invoices, payments, GDPR)."""
+    global EVENT_TYPES  # noqa: PLW0603  (an extension point, filled at import time)
+    EVENT_TYPES = EVENT_TYPES | {type_}
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending:
+        for hook in _COMMIT_HOOKS:
+            hook({tenant for tenant, _ in pending})
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+_COMMIT_HOOKS: list[Any] = []
+
+
+def on_events_committed(hook: Any) -> None:
+    """Register a callable receiving the set of tenant ids that committed new events.
+
+    The webhook layer registers its delivery trigger here, so this package imports nothing
+    above it.
+    """
+    _COMMIT_HOOKS.append(hook)
+
+
+def install(session_class: type[Session]) -> None:
+    if sa_event.contains(session_class, "after_commit", _after_commit):
+        return
+    sa_event.listen(session_class, "after_commit", _after_commit)
+    sa_event.listen(session_class, "after_rollback", _after_rollback)

@@ -1,0 +1,103 @@
+"""The background worker: Huey, embedded on SQLite by default, on Redis across machines.
+
+`abowerk worker` runs the consumer with its scheduler. Storage: a SQLite file under
+ABOWERK_VAR_DIR, or Redis when ABOWERK_REDIS_URL is set; tests switch to immediate mode
+(tasks run inline, in memory). Every task takes its tenant id and opens its own tenant-bound
+session (saas.kernel.tasks.tenant_session); periodic tasks fan out one task per tenant.
+
+Tasks:
+- deliver_webhooks(tenant_id): queued after every commit that recorded events, and every
+  minute by `webhooks_tick` for retries whose time has come;
+- purge_idempotency_keys: hourly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from huey import Huey, crontab
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+
+from saas.events import services as events
+from saas.extensions import db
+from saas.kernel.clock import utcnow
+from saas.kernel.secretbox import SecretBox
+from saas.tenants.models import Tenant
+
+# Created inert (immediate, in memory) so that importing this module touches no file and no
+# network; bind_app points it at the app's configured storage.
+huey = Huey("abowerk", immediate=True, utc=True, storage_class=MemoryStorage)
+_bound_app: Flask | None = None
+
+
+def bind_app(app: Flask) -> None:
+    """Configure the queue from the app's settings; tasks use this app's database when no
+    app context is active (in the worker process)."""
+    global _bound_app  # noqa: PLW0603  (one app per worker process)
+    _bound_app = app
+    settings = app.config["ABOWERK_SETTINGS"]
+    if settings.redis_url:
+        huey.storage_class = RedisStorage
+        huey.storage_kwargs = {"url": settings.redis_url}
+    else:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        huey.storage_class = SqliteStorage
+        huey.storage_kwargs = {"filename": str(settings.var_dir / "huey.sqlite3")}
+    huey._immediate = bool(settings.tasks_immediate)  # the setter would not rebuild storage
+    huey.storage = huey.create_storage()
+
+
+@contextmanager
+def _context() -> Iterator[Flask]:
+    if has_app_context():
+        yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    if _bound_app is None:
+        raise RuntimeError("no Flask app bound to the worker (saas.worker.bind_app)")
+    with _bound_app.app_context():
+        yield _bound_app
+
+
+def secret_box(app: Flask) -> SecretBox:
+    settings = app.config["ABOWERK_SETTINGS"]
+    return SecretBox(settings.secret_key, settings.previous_secret_keys)
+
+
+@huey.task()
+def deliver_webhooks(tenant_id: str) -> int:
+    from saas.webhooks.delivery import deliver_for_tenant
+
+    with _context() as app:
+        return deliver_for_tenant(db.engine, secret_box(app), tenant_id, clock=utcnow)
+
+
+def _tenant_ids() -> list[str]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(sa.select(Tenant.id).where(Tenant.status == "active")).scalars())
+
+
+@huey.periodic_task(crontab(minute="*"))
+def webhooks_tick() -> None:
+    with _context():
+        for tenant_id in _tenant_ids():
+            deliver_webhooks(tenant_id)
+
+
+@huey.periodic_task(crontab(minute="7"))
+def purge_idempotency_keys() -> int:
+    from saas.http.idempotency import purge_expired
+
+    with _context():
+        return purge_expired(db.engine, now=utcnow())
+
+
+def _queue_delivery(tenant_ids: set[str]) -> None:
+    for tenant_id in sorted(tenant_ids):
+        deliver_webhooks(tenant_id)
+
+
+if _queue_delivery not in events._COMMIT_HOOKS:
+    events.on_events_committed(_queue_delivery)
