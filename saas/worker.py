@@ -8,6 +8,8 @@ session (saas.kernel.tasks.tenant_session); periodic tasks fan out one task per 
 Tasks:
 - deliver_webhooks(tenant_id): queued after every commit that recorded events, and every
   minute by `webhooks_tick` for retries whose time has come;
+- advance_subscriptions(tenant_id): every minute via `subscriptions_tick`: trial ends,
+  renewals, scheduled changes in real time (test clocks advance their own subscriptions);
 - purge_idempotency_keys: hourly.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
@@ -24,7 +27,9 @@ from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from saas.events import services as events
 from saas.extensions import db
 from saas.kernel.clock import utcnow
+from saas.kernel.errors import ConflictError
 from saas.kernel.secretbox import SecretBox
+from saas.kernel.tasks import tenant_session
 from saas.tenants.models import Tenant
 
 # Created inert (immediate, in memory) so that importing this module touches no file and no
@@ -72,6 +77,36 @@ def deliver_webhooks(tenant_id: str) -> int:
 
     with _context() as app:
         return deliver_for_tenant(db.engine, secret_box(app), tenant_id, clock=utcnow)
+
+
+@huey.task()
+def advance_subscriptions(tenant_id: str) -> int:
+    """Trial ends, renewals, scheduled changes and cancellations that fell due (real time)."""
+    with _context():
+        return advance_tenant(db.engine, tenant_id, now=utcnow())
+
+
+def advance_tenant(engine: sa.Engine, tenant_id: str, *, now: datetime) -> int:
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from saas.subscriptions.services import advance_subscriptions as advance
+
+    with tenant_session(engine, tenant_id) as session:
+        try:
+            moved = advance(session, tenant_id, now)
+            session.commit()
+        except (StaleDataError, ConflictError):
+            # a request changed one of these subscriptions meanwhile; the next tick catches up
+            session.rollback()
+            return 0
+    return len(moved)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def subscriptions_tick() -> None:
+    with _context():
+        for tenant_id in _tenant_ids():
+            advance_subscriptions(tenant_id)
 
 
 def _tenant_ids() -> list[str]:

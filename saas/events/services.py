@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from saas.events.models import Event
 from saas.kernel.ids import new_id
+from saas.kernel.tenancy import current_livemode, current_tenant
 
 # Event types by family; webhook endpoints subscribe to types or to `family.*`.
 EVENT_TYPES = frozenset(
@@ -30,13 +31,32 @@ COMMITTED_EVENTS_KEY = "abowerk.committed_events"
 _PENDING_KEY = "abowerk.pending_events"
 
 
-def emit_event(session: Session, type_: str, data: dict[str, Any], *, now: datetime) -> Event:
+def emit_event(
+    session: Session,
+    type_: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    livemode: bool | None = None,
+) -> Event:
+    """Add an event to the session (no flush: it goes in with the change it describes).
+
+    `livemode` defaults to the credential's mode; background work passes the object's mode.
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}: add it to EVENT_TYPES")
-    event = Event(id=new_id("evt"), type=type_, data=data, created_at=now)
+    tenant_id = current_tenant(session)
+    mode = current_livemode(session) if livemode is None else livemode
+    event = Event(
+        id=new_id("evt"),
+        tenant_id=tenant_id,
+        livemode=bool(mode),
+        type=type_,
+        data=data,
+        created_at=now,
+    )
     session.add(event)
-    session.flush()
-    session.info.setdefault(_PENDING_KEY, []).append((event.tenant_id, event.id))
+    session.info.setdefault(_PENDING_KEY, []).append((tenant_id, event.id))
     return event
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from saas.catalog.models import Plan, Price
 from saas.catalog.services import get_plan, get_price, get_sellable_price, mark_price_subscribed
 from saas.customers.services import get_customer
+from saas.events.services import emit_event
 from saas.kernel.errors import ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import current_tenant
@@ -853,6 +854,39 @@ def _record(
             detail=detail or {},
         )
     )
+    from saas.subscriptions.schemas import SubscriptionSchema  # schemas import this module
+
+    emit_event(
+        ctx.session,
+        WEBHOOK_EVENT_BY_HISTORY.get(str(event), "subscription.updated"),
+        {
+            "object": SubscriptionSchema().dump(sub),
+            "change": {
+                "event": str(event),
+                "occurred_at": _iso(occurred_at or ctx.now),
+                "old_status": before.status if before else None,
+                "new_status": after.status,
+                "mrr_before": before.mrr if before else 0,
+                "mrr_after": after.mrr,
+            },
+        },
+        now=ctx.now,
+        livemode=sub.livemode,
+    )
+
+
+# Webhook event type for each history event; everything else is `subscription.updated`.
+WEBHOOK_EVENT_BY_HISTORY = {
+    CREATE: "subscription.created",
+    REACTIVATION: "subscription.created",
+    Event.CANCEL: "subscription.canceled",
+    Event.PERIOD_END_CANCEL: "subscription.canceled",
+    Event.TRIAL_END_CANCEL: "subscription.canceled",
+    Event.PAUSE: "subscription.paused",
+    Event.TRIAL_END_PAUSE: "subscription.paused",
+    Event.RESUME: "subscription.resumed",
+    Event.RENEW: "subscription.renewed",
+}
 
 
 def _plan_change(ctx: _Ctx, sub: Subscription, data: dict[str, Any]) -> _ChangePlan:

@@ -311,3 +311,64 @@ def test_test_mode_events_do_not_reach_live_endpoints_when_modes_differ(
         db.session.remove()
     client.post("/v1/customers", json=CUSTOMER, headers={"Authorization": f"Bearer {live_secret}"})
     assert receiver.requests == []
+
+
+def test_subscription_lifecycle_is_announced_when_a_trial_converts_on_a_test_clock(
+    client: FlaskClient, tenant: TenantCtx, receiver: Receiver
+) -> None:
+    from tests.api.test_catalog import create_plan, create_price
+
+    endpoint = _endpoint(client, tenant, receiver.url, events=["subscription.*"])
+    clock = client.post(
+        "/v1/test_clocks", json={"frozen_time": "2026-03-01T09:00:00Z"}, headers=tenant.headers
+    ).json
+    plan = create_plan(client, tenant, trial_days=14, trial_end_behavior="convert")
+    price = create_price(client, tenant, plan["id"])
+    customer = client.post(
+        "/v1/customers", json=CUSTOMER | {"test_clock_id": clock["id"]}, headers=tenant.headers
+    ).json
+    sub = client.post(
+        "/v1/subscriptions",
+        json={"customer_id": customer["id"], "price_id": price["id"], "has_payment_method": True},
+        headers=tenant.headers,
+    ).json
+    assert sub["status"] == "trialing"
+    client.post(
+        f"/v1/test_clocks/{clock['id']}/advance",
+        json={"frozen_time": "2026-03-16T09:00:00Z"},
+        headers=tenant.headers,
+    )
+    payloads = [_verified(endpoint["secret"], r) for r in receiver.requests]
+    assert [(p["type"], p["data"]["change"]["event"]) for p in payloads] == [
+        ("subscription.created", "create"),
+        ("subscription.updated", "trial_end_convert"),
+    ]
+    assert payloads[1]["data"]["object"]["status"] == "active"
+    assert payloads[1]["data"]["change"]["mrr_after"] == 4900
+    # 14 days after 2026-03-01, at midnight in the tenant's time zone (Europe/Berlin, CET)
+    assert payloads[1]["data"]["change"]["occurred_at"] == "2026-03-14T23:00:00+00:00"
+
+
+def test_worker_advances_real_time_subscriptions_when_trial_ended(
+    app: Flask, client: FlaskClient, tenant: TenantCtx, receiver: Receiver
+) -> None:
+    from saas.worker import advance_tenant
+    from tests.api.test_catalog import create_plan, create_price
+
+    _endpoint(client, tenant, receiver.url, events=["subscription.updated"])
+    plan = create_plan(client, tenant, trial_days=14, trial_end_behavior="convert")
+    price = create_price(client, tenant, plan["id"])
+    customer = client.post("/v1/customers", json=CUSTOMER, headers=tenant.headers).json
+    sub = client.post(
+        "/v1/subscriptions",
+        json={"customer_id": customer["id"], "price_id": price["id"], "has_payment_method": True},
+        headers=tenant.headers,
+    ).json
+    with app.app_context():
+        assert advance_tenant(db.engine, tenant.tenant_id, now=utcnow()) == 0  # nothing due
+        assert advance_tenant(db.engine, tenant.tenant_id, now=utcnow() + timedelta(days=15)) == 1
+    got = client.get(f"/v1/subscriptions/{sub['id']}", headers=tenant.headers).json
+    assert got["status"] == "active"
+    assert [json.loads(r.body)["data"]["change"]["event"] for r in receiver.requests] == [
+        "trial_end_convert"
+    ]
