@@ -21,7 +21,7 @@ from saas.config import flask_config, load_settings
 from saas.extensions import db, make_limiter, migrate
 from saas.health import MIGRATIONS_DIR
 from saas.health import blp as health_blp
-from saas.http import request_context, transaction
+from saas.http import request_context, security, transaction
 from saas.http.api import Api
 from saas.http.problems import from_domain_error, from_http_exception
 from saas.http.ratelimit import strip_retry_after
@@ -68,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         extensions.configure_engine(db.engine, app_role=settings.db_app_role)
 
     request_context.init_app(app)
+    security.init_app(app)
     auth_middleware.init_app(app)
     # after_request hooks run in reverse order: registered first, this one runs after the
     # limiter has added its headers

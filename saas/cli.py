@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -275,6 +276,52 @@ def worker_cmd(workers: int, no_periodic: bool) -> None:
     Consumer(huey, workers=workers, worker_type="thread", periodic=not no_periodic).run()
 
 
+@click.command("backup")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Backup file (default: VAR_DIR/backups/abowerk-<UTC time>.<sqlite3|dump>).",
+)
+@with_appcontext
+def backup_cmd(output: Path | None) -> None:
+    """Back up the whole database (pg_dump on PostgreSQL, online backup on SQLite)."""
+    from flask import current_app
+
+    from saas.ops.backup import BackupError, backup
+
+    settings = current_app.config["ABOWERK_SETTINGS"]
+    if output is None:
+        suffix = "sqlite3" if settings.database_url.startswith("sqlite") else "dump"
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        output = settings.var_dir / "backups" / f"abowerk-{stamp}.{suffix}"
+    try:
+        path = backup(settings.database_url, output)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore_cmd(source: Path, yes: bool) -> None:
+    """Restore a backup into the configured (empty) database; stop the platform first."""
+    from flask import current_app
+
+    from saas.ops.backup import BackupError, restore
+
+    settings = current_app.config["ABOWERK_SETTINGS"]
+    if not yes:
+        click.confirm(f"Restore {source} into {settings.database_url}?", abort=True)
+    try:
+        restore(settings.database_url, source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("restored")
+
+
 def _require_tenant(session: Any, tenant_id: str) -> None:
     from saas.tenants.models import Tenant
 
@@ -286,7 +333,16 @@ def _require_tenant(session: Any, tenant_id: str) -> None:
 def register_commands(app: Flask) -> None:
     from tax.cli import tax_cli
 
-    for command in (tenants_cli, keys_cli, oauth_clients_cli, demo_cmd, worker_cmd, tax_cli):
+    for command in (
+        tenants_cli,
+        keys_cli,
+        oauth_clients_cli,
+        demo_cmd,
+        worker_cmd,
+        backup_cmd,
+        restore_cmd,
+        tax_cli,
+    ):
         app.cli.add_command(command)
 
 

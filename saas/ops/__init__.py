@@ -1,0 +1,1 @@
+"""Operator tooling: backups and restores."""
