@@ -322,6 +322,26 @@ def restore_cmd(source: Path, yes: bool) -> None:
     click.echo("restored")
 
 
+@click.group("secrets")
+def secrets_cli() -> None:
+    """Secrets at rest (webhook signing secrets, later payment provider keys)."""
+
+
+@secrets_cli.command("reencrypt")
+@with_appcontext
+def reencrypt_cmd() -> None:
+    """Re-encrypt every stored secret under the current ABOWERK_SECRET_KEY."""
+    from flask import current_app
+
+    from saas.extensions import db
+    from saas.kernel.secretbox import SecretBox
+    from saas.ops.secrets import reencrypt_all
+
+    settings = current_app.config["ABOWERK_SETTINGS"]
+    count = reencrypt_all(db.engine, SecretBox(settings.secret_key, settings.previous_secret_keys))
+    click.echo(f"re-encrypted {count} secret(s)")
+
+
 def _require_tenant(session: Any, tenant_id: str) -> None:
     from saas.tenants.models import Tenant
 
@@ -341,6 +361,7 @@ def register_commands(app: Flask) -> None:
         worker_cmd,
         backup_cmd,
         restore_cmd,
+        secrets_cli,
         tax_cli,
     ):
         app.cli.add_command(command)
