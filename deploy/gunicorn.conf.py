@@ -3,8 +3,17 @@
 Measured on 2-core machines (shared/PERF_NOTES.md): more sync workers than cores adds nothing,
 and gthread with a few threads per worker gains ~15 % on small JSON responses, so the default
 is one worker per core with 4 threads each. Override with WEB_CONCURRENCY / GUNICORN_THREADS.
+
+Prometheus metrics with several worker processes: set PROMETHEUS_MULTIPROC_DIR to a directory
+the server may write (the deployment files use a tmpfs). Every worker process then writes its
+counters there and `/metrics`, whichever process answers it, adds up all of them. The hooks
+below empty the directory when the server starts (counters from an earlier run would otherwise
+be added in), and when a worker process exits they drop its share of the live gauges (requests
+in flight) and fold its counters into an archive file. Reference: docs/operations.md,
+"Monitoring".
 """
 
+import glob
 import os
 
 bind = os.environ.get("ABOWERK_BIND", "127.0.0.1:8000")
@@ -24,3 +33,45 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """In the master, before any worker starts: a fresh multi-process metrics directory."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+
+
+def child_exit(server, worker):
+    """In the master, after a worker process exited (recycled, crashed or stopped)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, path)  # its share of live gauges goes
+        _fold_into_archive(path, worker.pid)
+
+
+def _fold_into_archive(path, pid):
+    """Add a dead worker's counters and histograms to one archive file per kind, then delete
+    its files. Its counts must stay (totals never drop), but workers are recycled every
+    ~10,000 requests (max_requests), and every scrape reads every file: without folding, the
+    directory would grow by a few files per recycle for as long as the server runs."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    for kind in ("counter", "histogram", "summary"):
+        dead = os.path.join(path, f"{kind}_{pid}.db")
+        if not os.path.exists(dead):
+            continue
+        archive = MmapedDict(os.path.join(path, f"{kind}_archive.db"))
+        try:
+            for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(dead):
+                total, _ = archive.read_value(key)
+                archive.write_value(key, total + value, 0.0)
+        finally:
+            archive.close()
+        # a scrape between the write above and this removal counts the worker twice; the
+        # window is a few microseconds once per recycle
+        os.remove(dead)

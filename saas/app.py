@@ -21,6 +21,7 @@ from saas.config import flask_config, load_settings
 from saas.extensions import db, make_limiter, migrate
 from saas.health import MIGRATIONS_DIR
 from saas.health import blp as health_blp
+from saas.http import metrics as http_metrics
 from saas.http import request_context, security, transaction
 from saas.http.api import Api
 from saas.http.problems import from_domain_error, from_http_exception
@@ -87,6 +88,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_oauth_routes(app, server)
     app.register_blueprint(health_blp)
     limiter.exempt(health_blp)
+    http_metrics.init_app(app, limiter)  # /metrics: no API key, no rate limit
 
     @app.get("/docs/assets/<path:filename>")
     @limiter.exempt

@@ -264,8 +264,14 @@ def demo_cmd() -> None:
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads.")
 @click.option("--no-periodic", is_flag=True, help="Do not run the scheduler in this process.")
+@click.option(
+    "--metrics-bind",
+    envvar="ABOWERK_WORKER_METRICS_BIND",
+    default=None,
+    help="Serve Prometheus metrics on HOST:PORT (e.g. 0.0.0.0:9100); off by default.",
+)
 @with_appcontext
-def worker_cmd(workers: int, no_periodic: bool) -> None:
+def worker_cmd(workers: int, no_periodic: bool, metrics_bind: str | None) -> None:
     """Run the background worker (Huey consumer with its scheduler)."""
     from huey.consumer import Consumer
 
@@ -273,7 +279,20 @@ def worker_cmd(workers: int, no_periodic: bool) -> None:
 
     if huey.immediate:
         raise click.ClickException("ABOWERK_TASKS_IMMEDIATE is set: tasks run inline, no worker")
-    Consumer(huey, workers=workers, worker_type="thread", periodic=not no_periodic).run()
+    if metrics_bind:
+        from saas.observability import serve_worker_metrics
+
+        serve_worker_metrics(metrics_bind)
+    # SIGTERM (what docker, systemd and Kubernetes send) stops gracefully: running tasks
+    # finish first; SIGINT stops at once
+    consumer = Consumer(
+        huey,
+        workers=workers,
+        worker_type="thread",
+        periodic=not no_periodic,
+        graceful_signal="TERM",
+    )
+    consumer.run()
 
 
 @click.command("backup")

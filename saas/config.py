@@ -15,6 +15,7 @@
   decrypting secrets at rest after a rotation.
 - ABOWERK_TASKS_IMMEDIATE (unset): run background tasks inline (tests, debugging).
 - ABOWERK_LOG_LEVEL (INFO).
+- ABOWERK_METRICS_TOKEN (unset): bearer token that `/metrics` then requires.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Settings:
     log_level: str
     previous_secret_keys: tuple[str, ...]
     tasks_immediate: bool
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -97,6 +99,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             k for k in env_vars.get("ABOWERK_SECRET_KEY_PREVIOUS", "").split(",") if k
         ),
         tasks_immediate=env_vars.get("ABOWERK_TASKS_IMMEDIATE", "") in ("1", "true", "yes"),
+        metrics_token=env_vars.get("ABOWERK_METRICS_TOKEN") or None,
     )
 
 

@@ -9,6 +9,7 @@ tenant by tenant (row-level security shows one tenant at a time).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,7 +43,8 @@ def reencrypt_all(engine: sa.Engine, box: SecretBox) -> int:
         with tenant_session(engine, tenant_id) as session:
             for provider in _REGISTRY:
                 model, columns = provider()
-                for row in session.scalars(sa.select(model)):
+                rows: list[Any] = list(session.scalars(sa.select(model)))
+                for row in rows:
                     for column in columns:
                         token = getattr(row, column)
                         if token:

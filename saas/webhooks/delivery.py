@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from saas import observability
 from saas.kernel.secretbox import SecretBox
 from saas.kernel.tasks import tenant_session
 from saas.webhooks import services
@@ -32,6 +33,7 @@ def deliver_for_tenant(
         for out in batch:
             result = send(out)
             with tenant_session(engine, tenant_id) as session:
-                services.record_result(session, out.delivery_id, result, now=clock())
+                status = services.record_result(session, out.delivery_id, result, now=clock())
                 session.commit()
+            observability.count_webhook_attempt(status)  # counted once committed
             attempts += 1

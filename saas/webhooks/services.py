@@ -259,7 +259,8 @@ def http_send(out: Outbound) -> Result:
     return Result(resp.status_code, resp.text[:2000], None, ms)
 
 
-def record_result(session: Session, delivery_id: str, result: Result, *, now: datetime) -> None:
+def record_result(session: Session, delivery_id: str, result: Result, *, now: datetime) -> str:
+    """Record one attempt; returns the delivery's status after it (for the worker's metrics)."""
     delivery = session.scalars(
         sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
     ).one()
@@ -301,6 +302,7 @@ def record_result(session: Session, delivery_id: str, result: Result, *, now: da
         ):
             _disable(session, endpoint, now)
     session.flush()
+    return delivery.status
 
 
 def _disable(session: Session, endpoint: WebhookEndpoint, now: datetime) -> None:
