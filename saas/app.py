@@ -34,6 +34,7 @@ API_BLUEPRINTS = (
     "saas.subscriptions.api",
     "saas.testclocks.api",
     "saas.webhooks.api",
+    "saas.metrics.api",
 )
 
 

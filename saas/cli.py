@@ -1,7 +1,7 @@
 """The `abowerk` command: Flask's CLI bound to the app factory, plus operator commands.
 
 `abowerk db upgrade` (Flask-Migrate), `abowerk tenants create`, `abowerk keys create|revoke|list`,
-`abowerk oauth-clients create|revoke`, `abowerk demo`, `abowerk tax ...`.
+`abowerk oauth-clients create|revoke`, `abowerk demo`, `abowerk tax ...`, `abowerk metrics ...`.
 """
 
 from __future__ import annotations
@@ -370,6 +370,7 @@ def _require_tenant(session: Any, tenant_id: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from saas.metrics.cli import metrics_cli
     from tax.cli import tax_cli
 
     for command in (
@@ -381,6 +382,7 @@ def register_commands(app: Flask) -> None:
         backup_cmd,
         restore_cmd,
         secrets_cli,
+        metrics_cli,
         tax_cli,
     ):
         app.cli.add_command(command)

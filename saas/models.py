@@ -3,6 +3,7 @@
 A new package with tables adds its `models` module here.
 """
 
+from billing.metrics import models as metrics_models
 from saas.auth import models as auth_models
 from saas.catalog import models as catalog_models
 from saas.customers import models as customer_models
@@ -19,6 +20,7 @@ __all__ = [
     "customer_models",
     "event_models",
     "http_models",
+    "metrics_models",
     "subscription_models",
     "tenant_models",
     "test_clock_models",

@@ -10,7 +10,9 @@ Tasks:
   minute by `webhooks_tick` for retries whose time has come;
 - advance_subscriptions(tenant_id): every minute via `subscriptions_tick`: trial ends,
   renewals, scheduled changes in real time (test clocks advance their own subscriptions);
-- purge_idempotency_keys: hourly.
+- purge_idempotency_keys: hourly;
+- sync_metrics(tenant_id): queued after every commit that recorded events, and every five
+  minutes by `metrics_tick`: the MRR movement ledger follows the subscription history.
 """
 
 from __future__ import annotations
@@ -129,6 +131,27 @@ def purge_idempotency_keys() -> int:
         return purge_expired(db.engine, now=utcnow())
 
 
+@huey.task()
+def sync_metrics(tenant_id: str) -> int:
+    """Bring the MRR movement ledger up to the subscription history (billing.metrics)."""
+    from saas.metrics.jobs import sync_tenant
+
+    with _context():
+        return sync_tenant(db.engine, tenant_id, now=utcnow())
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def metrics_tick() -> None:
+    with _context():
+        for tenant_id in _tenant_ids():
+            sync_metrics(tenant_id)
+
+
+def _queue_metrics(tenant_ids: set[str]) -> None:
+    for tenant_id in sorted(tenant_ids):
+        sync_metrics(tenant_id)
+
+
 def _queue_delivery(tenant_ids: set[str]) -> None:
     for tenant_id in sorted(tenant_ids):
         deliver_webhooks(tenant_id)
@@ -136,3 +159,5 @@ def _queue_delivery(tenant_ids: set[str]) -> None:
 
 if _queue_delivery not in events._COMMIT_HOOKS:
     events.on_events_committed(_queue_delivery)
+if _queue_metrics not in events._COMMIT_HOOKS:
+    events.on_events_committed(_queue_metrics)

@@ -18,6 +18,7 @@ RESOURCES: set[str] = {
     "test_clocks",
     "webhooks",
     "events",
+    "metrics",
 }
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")
