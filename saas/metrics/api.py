@@ -254,10 +254,29 @@ def _respond(
     return document
 
 
+# `format=csv|svg|png` answers in those media types: say so in the OpenAPI document, so that
+# clients (and the schemathesis run in tests/reliability) know every content type a 200 has
+def _with_other_formats(component: str) -> Any:
+    return blp.doc(
+        responses={
+            "200": {
+                "description": "OK",
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "image/svg+xml": {"schema": {"type": "string"}},
+                    "image/png": {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        }
+    )
+
+
 @blp.route("/mrr")
 class MrrReport(MethodView):
     @blp.arguments(MetricsArgs, location="query")
     @blp.response(200, ReportSchema)
+    @_with_other_formats("Report")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
@@ -270,6 +289,7 @@ class MrrReport(MethodView):
 class MovementsReport(MethodView):
     @blp.arguments(MetricsArgs, location="query")
     @blp.response(200, ReportSchema)
+    @_with_other_formats("Report")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
@@ -282,6 +302,7 @@ class MovementsReport(MethodView):
 class ChurnReport(MethodView):
     @blp.arguments(TableArgs, location="query")
     @blp.response(200, ReportSchema)
+    @_with_other_formats("Report")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
@@ -328,6 +349,7 @@ def _cohort_document(args: dict[str, Any]) -> dict[str, Any]:
 class CohortsReport(MethodView):
     @blp.arguments(CohortArgs, location="query")
     @blp.response(200, CohortReportSchema)
+    @_with_other_formats("CohortReport")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
@@ -369,6 +391,7 @@ class CohortsReport(MethodView):
 class Reconciliation(MethodView):
     @blp.arguments(TableArgs, location="query")
     @blp.response(200, ReconciliationSchema)
+    @_with_other_formats("Reconciliation")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
