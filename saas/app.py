@@ -35,6 +35,9 @@ API_BLUEPRINTS = (
     "saas.testclocks.api",
     "saas.webhooks.api",
     "saas.metrics.api",
+    "billing.sellers.api",
+    "billing.invoices.api",
+    "billing.invoices.credit_notes_api",
 )
 
 

@@ -3,7 +3,9 @@
 A new package with tables adds its `models` module here.
 """
 
+from billing.invoices import models as invoice_models
 from billing.metrics import models as metrics_models
+from billing.sellers import models as seller_models
 from saas.auth import models as auth_models
 from saas.catalog import models as catalog_models
 from saas.customers import models as customer_models
@@ -20,7 +22,9 @@ __all__ = [
     "customer_models",
     "event_models",
     "http_models",
+    "invoice_models",
     "metrics_models",
+    "seller_models",
     "subscription_models",
     "tenant_models",
     "test_clock_models",

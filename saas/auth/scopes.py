@@ -19,6 +19,7 @@ RESOURCES: set[str] = {
     "webhooks",
     "events",
     "metrics",
+    "billing",
 }
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")

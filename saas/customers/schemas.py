@@ -32,12 +32,24 @@ class AddressSchema(ma.Schema):
     country = ma.fields.String(required=True, validate=_validate_country)
 
 
+class VatIdCheckSchema(ma.Schema):
+    status = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(("valid", "invalid", "unavailable"))
+    )
+    checked_at = ma.fields.AwareDateTime(required=True)
+
+
 class _CustomerFields(ma.Schema):
     email = ma.fields.Email(validate=ma.validate.Length(max=320))
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     address = ma.fields.Nested(AddressSchema)
     is_business = ma.fields.Boolean()
     vat_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
+    vat_id_check = ma.fields.Nested(
+        VatIdCheckSchema,
+        allow_none=True,
+        metadata={"description": "Result of your VIES check of vat_id (null: unchecked)."},
+    )
     locale = ma.fields.String(validate=ma.validate.Regexp(LOCALE, error="like de-DE or en"))
     external_ref = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
     metadata = ma.fields.Dict(validate=_validate_metadata)
@@ -79,12 +91,18 @@ class CustomerSchema(ma.Schema):
     address = ma.fields.Method("_address")
     is_business = ma.fields.Boolean()
     vat_id = ma.fields.String(allow_none=True)
+    vat_id_check = ma.fields.Method("_vat_id_check", allow_none=True)
     locale = ma.fields.String()
     external_ref = ma.fields.String(allow_none=True)
     metadata = ma.fields.Dict(attribute="metadata_")
     test_clock_id = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
+
+    def _vat_id_check(self, obj: Any) -> dict[str, Any] | None:
+        if obj.vat_id_status is None:
+            return None
+        return {"status": obj.vat_id_status, "checked_at": obj.vat_id_checked_at.isoformat()}
 
     def _address(self, obj: Any) -> dict[str, Any]:
         return {

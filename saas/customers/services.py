@@ -66,6 +66,7 @@ def create_customer(session: Session, data: dict[str, Any], *, now: datetime) ->
     )
     for key, column in _ADDRESS_COLUMNS.items():
         setattr(customer, column, data["address"].get(key))
+    _set_vat_id_check(customer, data.get("vat_id_check"))
     session.add(customer)
     session.flush()
     emit_event(session, "customer.created", {"object": _payload(customer)}, now=now)
@@ -76,6 +77,7 @@ def update_customer(
     session: Session, customer_id: str, data: dict[str, Any], *, now: datetime
 ) -> Customer:
     customer = get_customer(session, customer_id)
+    before_vat_id = customer.vat_id
     if "external_ref" in data:
         _check_external_ref_free(session, data["external_ref"], customer.id)
     for field in ("email", "name", "is_business", "locale", "external_ref"):
@@ -95,10 +97,24 @@ def update_customer(
                 raise ValidationFailedError(str(exc), errors={"vat_id": [str(exc)]}) from exc
         else:
             customer.vat_id = None
+    if "vat_id_check" in data:
+        _set_vat_id_check(customer, data["vat_id_check"])
+    elif customer.vat_id != before_vat_id:
+        _set_vat_id_check(customer, None)  # a new VAT ID has not been checked yet
     customer.updated_at = now
     session.flush()
     emit_event(session, "customer.updated", {"object": _payload(customer)}, now=now)
     return customer
+
+
+def _set_vat_id_check(customer: Customer, check: dict[str, Any] | None) -> None:
+    """Record the result of the caller's VIES check; without a VAT ID there is none."""
+    if check is None or not customer.vat_id:
+        customer.vat_id_status = None
+        customer.vat_id_checked_at = None
+        return
+    customer.vat_id_status = check["status"]
+    customer.vat_id_checked_at = check["checked_at"]
 
 
 def _payload(customer: Customer) -> dict[str, Any]:

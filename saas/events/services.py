@@ -24,6 +24,12 @@ EVENT_TYPES = frozenset(
         "subscription.paused",
         "subscription.resumed",
         "subscription.renewed",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.marked_uncollectible",
+        "invoice.voided",
+        "credit_note.created",
     }
 )
 

@@ -23,8 +23,9 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from saas.events import services as events
 from saas.events.models import Event
-from saas.events.services import EVENT_TYPES, request_dispatch
+from saas.events.services import request_dispatch
 from saas.kernel.errors import NotFoundError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.kernel.secretbox import SecretBox
@@ -39,11 +40,12 @@ TIMEOUT = (5, 10)  # connect, read seconds
 
 
 def _check_events(patterns: list[str]) -> list[str]:
-    families = {t.split(".", 1)[0] for t in EVENT_TYPES}
+    known = events.EVENT_TYPES  # read at call time: packages register types at import
+    families = {t.split(".", 1)[0] for t in known}
     bad = [
         p
         for p in patterns
-        if p != "*" and p not in EVENT_TYPES and not (p.endswith(".*") and p[:-2] in families)
+        if p != "*" and p not in known and not (p.endswith(".*") and p[:-2] in families)
     ]
     if bad or not patterns:
         raise ValidationFailedError(

@@ -15,6 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.api.test_catalog import create_plan, create_price, create_product
+from tests.api.test_invoices import make_credit_note, make_draft, make_line
 from tests.api.test_subscriptions import create_subscription
 from tests.conftest import CUSTOMER, TenantCtx
 
@@ -70,6 +71,9 @@ ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "endpoint_id": _make_endpoint,
     "delivery_id": _make_delivery,
     "event_id": _make_event,
+    "invoice_id": lambda c, t: str(make_draft(c, t)["id"]),
+    "line_id": make_line,
+    "credit_note_id": lambda c, t: str(make_credit_note(c, t)["id"]),
 }
 
 BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
@@ -83,6 +87,7 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/subscriptions/<subscription_id>/payment_method"): {"has_payment_method": True},
     ("POST", "/v1/test_clocks/<test_clock_id>/advance"): {"frozen_time": "2027-01-01T00:00:00Z"},
     ("PATCH", "/v1/webhook_endpoints/<endpoint_id>"): {"description": "Intruder"},
+    ("POST", "/v1/invoices/<invoice_id>/lines"): {"description": "Intruder", "unit_amount": 1},
 }
 
 

@@ -1,0 +1,182 @@
+# mypy: disable-error-code="untyped-decorator, misc"
+# (flask-smorest ships no type hints: its decorators and Blueprint base are Any)
+"""``/v1/invoices`` (scope ``billing``): drafts, finalization, status, PDF and XML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+
+from billing.invoices import queries, rendering, services
+from billing.invoices import tasks as _tasks  # noqa: F401  (registers the rendering task)
+from billing.invoices.errors import InvoiceNotFinalizedError
+from billing.invoices.models import DRAFT, Invoice
+from billing.invoices.schemas import (
+    EmptyIn,
+    InvoiceCreateIn,
+    InvoiceListArgs,
+    InvoiceListOut,
+    InvoiceOut,
+    LineIn,
+    MarkPaidIn,
+    VoidIn,
+)
+from saas.auth.middleware import current_principal, requires
+from saas.extensions import session
+from saas.http.api import Blueprint
+from saas.http.pagination import list_envelope
+from saas.kernel.clock import utcnow
+
+blp = Blueprint(
+    "invoices",
+    __name__,
+    url_prefix="/v1/invoices",
+    description="Invoices: drafts, finalization (numbered, frozen), payment status, PDF and XML",
+)
+
+WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+FILE_PROBLEMS = (401, 403, 404, 409, 429)
+
+
+def actor() -> str:
+    return current_principal().credential_id
+
+
+def send_document(invoice: Invoice, fmt: str) -> Response:
+    if invoice.status == DRAFT:
+        raise InvoiceNotFinalizedError("a draft has no documents: finalize it first")
+    stored = rendering.document(session(), invoice, fmt, now=utcnow())
+    response = Response(stored.content, mimetype=stored.media_type)
+    filename = f"{invoice.number}.{fmt}".replace("/", "-")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["ETag"] = f'"{stored.sha256}"'
+    response.headers["X-Content-SHA256"] = stored.sha256
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+@blp.route("")
+class InvoiceCollection(MethodView):
+    @blp.arguments(InvoiceListArgs, location="query")
+    @blp.response(200, InvoiceListOut)
+    @blp.problems(400, 401, 403, 422, 429)
+    @requires("billing", "read")
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List invoices, newest first (filters: status, customer, issue date range)."""
+        rows, has_more = queries.list_invoices(
+            session(),
+            limit=args["limit"],
+            starting_after=args["starting_after"],
+            status=args["status"],
+            customer_id=args["customer_id"],
+            issued_from=args["issued_from"],
+            issued_to=args["issued_to"],
+        )
+        return list_envelope(request.path, rows, has_more)
+
+    @blp.arguments(InvoiceCreateIn)
+    @blp.response(201, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, data: dict[str, Any]) -> Invoice:
+        """Create a one-off draft invoice for a customer (lines optional)."""
+        return services.create_draft(session(), data, now=utcnow())
+
+
+@blp.route("/<invoice_id>")
+class InvoiceItem(MethodView):
+    @blp.response(200, InvoiceOut)
+    @blp.problems(401, 403, 404, 429)
+    @requires("billing", "read")
+    def get(self, invoice_id: str) -> Invoice:
+        """Get an invoice."""
+        return services.get_invoice(session(), invoice_id)
+
+
+@blp.route("/<invoice_id>/lines")
+class InvoiceLines(MethodView):
+    @blp.arguments(LineIn)
+    @blp.response(201, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, data: dict[str, Any], invoice_id: str) -> Invoice:
+        """Add a line to a draft; returns the invoice."""
+        return services.add_line(session(), invoice_id, data, now=utcnow())
+
+
+@blp.route("/<invoice_id>/lines/<line_id>")
+class InvoiceLineItem(MethodView):
+    @blp.response(200, InvoiceOut)
+    @blp.problems(401, 403, 404, 409, 429)
+    @requires("billing", "write")
+    def delete(self, invoice_id: str, line_id: str) -> Invoice:
+        """Remove a line from a draft; returns the invoice."""
+        return services.remove_line(session(), invoice_id, line_id, now=utcnow())
+
+
+@blp.route("/<invoice_id>/finalize")
+class InvoiceFinalize(MethodView):
+    @blp.arguments(EmptyIn)
+    @blp.response(200, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, _data: dict[str, Any], invoice_id: str) -> Invoice:
+        """Decide the VAT of every line, freeze the content and give it the next number.
+        The PDF and XML are rendered afterwards by the worker."""
+        return services.finalize_invoice(session(), invoice_id, actor=actor(), now=utcnow())
+
+
+@blp.route("/<invoice_id>/mark_paid")
+class InvoiceMarkPaid(MethodView):
+    @blp.arguments(MarkPaidIn)
+    @blp.response(200, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, data: dict[str, Any], invoice_id: str) -> Invoice:
+        """Record a payment received outside abowerk (open or uncollectible → paid)."""
+        return services.mark_paid(session(), invoice_id, data, now=utcnow())
+
+
+@blp.route("/<invoice_id>/mark_uncollectible")
+class InvoiceMarkUncollectible(MethodView):
+    @blp.arguments(EmptyIn)
+    @blp.response(200, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, _data: dict[str, Any], invoice_id: str) -> Invoice:
+        """Write an open invoice off as uncollectible."""
+        return services.mark_uncollectible(session(), invoice_id, now=utcnow())
+
+
+@blp.route("/<invoice_id>/void")
+class InvoiceVoid(MethodView):
+    @blp.arguments(VoidIn)
+    @blp.response(200, InvoiceOut)
+    @blp.problems(*WRITE_PROBLEMS)
+    @requires("billing", "write")
+    def post(self, data: dict[str, Any], invoice_id: str) -> Invoice:
+        """Cancel an open or uncollectible invoice: a credit note for everything not yet
+        credited is issued, and the invoice becomes `void`."""
+        return services.void_invoice(session(), invoice_id, data, actor=actor(), now=utcnow())
+
+
+@blp.route("/<invoice_id>/pdf")
+class InvoicePdf(MethodView):
+    @blp.response(200, content_type="application/pdf")
+    @blp.problems(*FILE_PROBLEMS)
+    @requires("billing", "read")
+    def get(self, invoice_id: str) -> Response:
+        """The PDF/A-3 (Factur-X, EN 16931 XML embedded), byte-identical on every download."""
+        return send_document(services.get_invoice(session(), invoice_id), rendering.PDF)
+
+
+@blp.route("/<invoice_id>/xml")
+class InvoiceXml(MethodView):
+    @blp.response(200, content_type="application/xml")
+    @blp.problems(*FILE_PROBLEMS)
+    @requires("billing", "read")
+    def get(self, invoice_id: str) -> Response:
+        """The EN 16931 CII XML (the e-invoice), byte-identical on every download."""
+        return send_document(services.get_invoice(session(), invoice_id), rendering.XML)

@@ -1,0 +1,58 @@
+"""Reads for invoice and credit note lists (newest first, cursor pagination)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from billing.invoices.models import CREDIT_NOTE, INVOICE_KINDS, Invoice
+from saas.http.pagination import paginate
+
+
+def list_invoices(
+    session: Session,
+    *,
+    limit: int,
+    starting_after: str | None,
+    status: str | None = None,
+    customer_id: str | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
+) -> tuple[Sequence[Invoice], bool]:
+    stmt = (
+        sa.select(Invoice)
+        .where(Invoice.kind.in_(INVOICE_KINDS))
+        .options(selectinload(Invoice.lines), selectinload(Invoice.tax_groups))
+    )
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    if customer_id:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if issued_from:
+        stmt = stmt.where(Invoice.issued_on >= issued_from)
+    if issued_to:
+        stmt = stmt.where(Invoice.issued_on <= issued_to)
+    return paginate(session, stmt, Invoice.id, limit=limit, starting_after=starting_after)
+
+
+def list_credit_notes(
+    session: Session,
+    *,
+    limit: int,
+    starting_after: str | None,
+    invoice_id: str | None = None,
+    customer_id: str | None = None,
+) -> tuple[Sequence[Invoice], bool]:
+    stmt = (
+        sa.select(Invoice)
+        .where(Invoice.kind == CREDIT_NOTE)
+        .options(selectinload(Invoice.lines), selectinload(Invoice.tax_groups))
+    )
+    if invoice_id:
+        stmt = stmt.where(Invoice.corrects_invoice_id == invoice_id)
+    if customer_id:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    return paginate(session, stmt, Invoice.id, limit=limit, starting_after=starting_after)
