@@ -26,7 +26,12 @@ from sqlalchemy.orm import Session
 
 from saas.auth import scopes as scope_rules
 from saas.auth.models import OAuthClient
-from saas.auth.services import Principal, check_oauth_secret, find_oauth_client
+from saas.auth.services import (
+    Principal,
+    check_oauth_secret,
+    check_tenant_active,
+    find_oauth_client,
+)
 from saas.kernel import tenancy
 from saas.kernel.errors import UnauthenticatedError
 
@@ -152,6 +157,7 @@ def authenticate_access_token(
     row = find_oauth_client(session, claims["client_id"])
     if row is None or row.revoked_at is not None or row.tenant_id != claims["tid"]:
         raise UnauthenticatedError("the OAuth client has been revoked", code="oauth_client_revoked")
+    check_tenant_active(session, row.tenant_id)  # a suspended tenant's tokens stop at once
     # a client whose scopes were narrowed after issuance gets the narrower set at once
     granted = [s for s in str(claims.get("scope", "")).split() if _covered(row.scopes, s)]
     return Principal(row.tenant_id, row.livemode, tuple(granted), "oauth_client", row.id)

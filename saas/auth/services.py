@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -41,8 +42,8 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _lookup_unscoped(session: Session, stmt: sa.Select[str, str]) -> tuple[str, str] | None:
-    """Find (tenant_id, id) of a credential by its hash, across tenants.
+def _lookup_unscoped(session: Session, stmt: sa.Executable) -> sa.Row[Any] | None:
+    """Find a credential by its hash, across tenants (the row the statement selects).
 
     On PostgreSQL the RLS policies of the credential tables admit this only while
     `abowerk.auth_lookup` is on, which this function sets for one statement.
@@ -57,7 +58,7 @@ def _lookup_unscoped(session: Session, stmt: sa.Select[str, str]) -> tuple[str, 
     finally:
         if pg:
             conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'off', true)")
-    return (str(row[0]), str(row[1])) if row else None
+    return row
 
 
 def create_api_key(
@@ -103,27 +104,42 @@ def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
 
 
 def authenticate_api_key(session: Session, secret: str, *, now: datetime) -> Principal:
-    found = _lookup_unscoped(
+    """One query on the hot path: the key and its tenant's status together."""
+    key = _lookup_unscoped(
         session,
-        sa.select(ApiKey.tenant_id, ApiKey.id).where(ApiKey.secret_hash == hash_secret(secret)),
+        sa.select(
+            ApiKey.tenant_id,
+            ApiKey.id,
+            ApiKey.livemode,
+            ApiKey.scopes,
+            ApiKey.revoked_at,
+            ApiKey.expires_at,
+            ApiKey.last_used_at,
+            Tenant.status.label("tenant_status"),
+        )
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .where(ApiKey.secret_hash == hash_secret(secret)),
     )
-    if found is None:
+    if key is None:
         raise UnauthenticatedError("the API key is not valid", code="invalid_api_key")
-    tenant_id, key_id = found
-    tenancy.set_tenant(session, tenant_id)
-    key = session.get(ApiKey, (tenant_id, key_id))
-    assert key is not None
+    tenancy.set_tenant(session, key.tenant_id)
     if key.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked", code="api_key_revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise UnauthenticatedError("the API key has expired", code="api_key_expired")
-    _check_tenant_active(session, tenant_id)
+    if key.tenant_status != "active":
+        raise UnauthenticatedError("the account is not active", code="tenant_inactive")
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        key.last_used_at = now
-    return Principal(tenant_id, key.livemode, tuple(key.scopes), "api_key", key.id)
+        session.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.id == key.id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return Principal(key.tenant_id, key.livemode, tuple(key.scopes), "api_key", key.id)
 
 
-def _check_tenant_active(session: Session, tenant_id: str) -> None:
+def check_tenant_active(session: Session, tenant_id: str) -> None:
     tenant = session.get(Tenant, tenant_id)
     if tenant is None or tenant.status != "active":
         raise UnauthenticatedError("the account is not active", code="tenant_inactive")
@@ -161,8 +177,8 @@ def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
     )
     if found is None:
         return None
-    tenancy.set_tenant(session, found[0])
-    return session.get(OAuthClient, found)
+    tenancy.set_tenant(session, found.tenant_id)
+    return session.get(OAuthClient, (found.tenant_id, found.id))
 
 
 def check_oauth_secret(client: OAuthClient, secret: str) -> bool:

@@ -4,6 +4,7 @@ import base64
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -152,3 +153,18 @@ def test_token_request_for_scope_beyond_client_is_invalid_scope_when_asked(
     resp = _token(client, client_id, secret, scope="customers:write")
     assert resp.status_code == 400
     assert resp.json["error"] == "invalid_scope"
+
+
+def test_token_is_refused_when_tenant_was_suspended_after_issuance(
+    client: FlaskClient, app: Flask, tenant: TenantCtx, owner_engine: Any
+) -> None:
+    client_id, secret = _client(app, tenant)
+    token = _token(client, client_id, secret).json["access_token"]
+    with owner_engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE tenants SET status = 'suspended' WHERE id = :t"),
+            {"t": tenant.tenant_id},
+        )
+    resp = client.get("/v1/customers", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+    assert resp.json["code"] == "tenant_inactive"
