@@ -34,10 +34,11 @@ API_BLUEPRINTS = (
     "saas.subscriptions.api",
     "saas.testclocks.api",
     "saas.webhooks.api",
-    "saas.metrics.api",
+    "saas.gdpr.api",
     "billing.sellers.api",
     "billing.invoices.api",
     "billing.invoices.credit_notes_api",
+    "saas.metrics.api",
 )
 
 

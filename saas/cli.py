@@ -382,8 +382,8 @@ def register_commands(app: Flask) -> None:
         backup_cmd,
         restore_cmd,
         secrets_cli,
-        metrics_cli,
         tax_cli,
+        metrics_cli,
     ):
         app.cli.add_command(command)
 

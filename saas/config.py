@@ -16,6 +16,8 @@
 - ABOWERK_TASKS_IMMEDIATE (unset): run background tasks inline (tests, debugging).
 - ABOWERK_LOG_LEVEL (INFO).
 - ABOWERK_METRICS_TOKEN (unset): bearer token that `/metrics` then requires.
+- ABOWERK_ERASURE_LEDGER_URL (sqlite:///<VAR_DIR>/erasure-ledger.sqlite3): the GDPR erasure
+  ledger, a store apart from the main database that survives its restores.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Settings:
     previous_secret_keys: tuple[str, ...]
     tasks_immediate: bool
     metrics_token: str | None = None
+    erasure_ledger_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -100,6 +103,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         tasks_immediate=env_vars.get("ABOWERK_TASKS_IMMEDIATE", "") in ("1", "true", "yes"),
         metrics_token=env_vars.get("ABOWERK_METRICS_TOKEN") or None,
+        erasure_ledger_url=env_vars.get("ABOWERK_ERASURE_LEDGER_URL") or None,
     )
 
 

@@ -6,6 +6,7 @@ A new package with tables adds its `models` module here.
 from billing.invoices import models as invoice_models
 from billing.metrics import models as metrics_models
 from billing.sellers import models as seller_models
+from compliance import models as compliance_models
 from saas.auth import models as auth_models
 from saas.catalog import models as catalog_models
 from saas.customers import models as customer_models
@@ -19,6 +20,7 @@ from saas.webhooks import models as webhook_models
 __all__ = [
     "auth_models",
     "catalog_models",
+    "compliance_models",
     "customer_models",
     "event_models",
     "http_models",

@@ -18,8 +18,9 @@ RESOURCES: set[str] = {
     "test_clocks",
     "webhooks",
     "events",
-    "metrics",
+    "gdpr",
     "billing",
+    "metrics",
 }
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")

@@ -17,6 +17,6 @@ class Event(TenantOwned, HasLivemode, Base):
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(80))
-    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), info={"personal_data": True})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

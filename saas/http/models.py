@@ -32,6 +32,6 @@ class IdempotencyKey(TenantOwned, Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     response_status: Mapped[int | None] = mapped_column(sa.Integer())
     response_headers: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON())
-    response_body: Mapped[str | None] = mapped_column(sa.Text())
+    response_body: Mapped[str | None] = mapped_column(sa.Text(), info={"personal_data": True})
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -75,7 +75,9 @@ class Subscription(TenantOwned, HasLivemode, Base):
     scheduled_quantity: Mapped[int | None] = mapped_column(sa.Integer())
     last_history_seq: Mapped[int] = mapped_column(sa.Integer(), default=0)
     last_period_seq: Mapped[int] = mapped_column(sa.Integer(), default=0)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON(), default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", sa.JSON(), default=dict, info={"personal_data": True}
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(sa.Integer())

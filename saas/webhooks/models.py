@@ -70,6 +70,6 @@ class WebhookAttempt(TenantOwned, Base):
     delivery_id: Mapped[str] = mapped_column(sa.String(40))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     response_status: Mapped[int | None] = mapped_column(sa.Integer())
-    response_body: Mapped[str | None] = mapped_column(sa.String(2000))
+    response_body: Mapped[str | None] = mapped_column(sa.String(2000), info={"personal_data": True})
     error: Mapped[str | None] = mapped_column(sa.String(500))
     duration_ms: Mapped[int] = mapped_column(sa.Integer())

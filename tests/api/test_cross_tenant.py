@@ -60,6 +60,25 @@ def _make_event(client: FlaskClient, owner: TenantCtx) -> str:
     return str(client.get("/v1/events", headers=owner.headers).json["data"][0]["id"])
 
 
+def _make_gdpr_request(client: FlaskClient, owner: TenantCtx) -> str:
+    resp = client.post(
+        "/v1/gdpr/requests",
+        json={"customer_id": _make_customer(client, owner), "kind": "access"},
+        headers=owner.headers,
+    )
+    assert resp.status_code == 201, resp.json
+    return str(resp.json["id"])
+
+
+def _make_restriction(client: FlaskClient, owner: TenantCtx) -> str:
+    from tests.api.test_gdpr_requests import verified_request
+
+    request_id = verified_request(client, owner, "restriction")["id"]
+    resp = client.post(f"/v1/gdpr/requests/{request_id}/fulfil", json={}, headers=owner.headers)
+    assert resp.status_code == 200, resp.json
+    return str(resp.json["outcome"]["restriction_id"])
+
+
 # URL parameter name -> how to create such an object for the owning tenant
 ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "customer_id": _make_customer,
@@ -74,6 +93,8 @@ ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "invoice_id": lambda c, t: str(make_draft(c, t)["id"]),
     "line_id": make_line,
     "credit_note_id": lambda c, t: str(make_credit_note(c, t)["id"]),
+    "gdpr_request_id": _make_gdpr_request,
+    "restriction_id": _make_restriction,
 }
 
 BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
@@ -88,6 +109,13 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/test_clocks/<test_clock_id>/advance"): {"frozen_time": "2027-01-01T00:00:00Z"},
     ("PATCH", "/v1/webhook_endpoints/<endpoint_id>"): {"description": "Intruder"},
     ("POST", "/v1/invoices/<invoice_id>/lines"): {"description": "Intruder", "unit_amount": 1},
+    ("POST", "/v1/gdpr/requests/<gdpr_request_id>/verify_identity"): {
+        "method": "tenant_attestation",
+        "note": "Intruder",
+    },
+    ("POST", "/v1/gdpr/requests/<gdpr_request_id>/extend"): {"months": 1, "reason": "Intruder"},
+    ("POST", "/v1/gdpr/requests/<gdpr_request_id>/reject"): {"reason": "Intruder"},
+    ("POST", "/v1/gdpr/restrictions/<restriction_id>/legal_hold"): {"reason": "Intruder"},
 }
 
 
