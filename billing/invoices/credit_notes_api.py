@@ -1,6 +1,6 @@
 # mypy: disable-error-code="untyped-decorator, misc"
 # (flask-smorest ships no type hints: its decorators and Blueprint base are Any)
-"""``/v1/credit_notes`` (scope ``billing``): credit notes correcting finalized invoices.
+"""``/v1/credit-notes`` (scope ``billing``): credit notes correcting finalized invoices.
 
 The path is snake_case like every other abowerk resource (``/v1/test_clocks``,
 ``/v1/webhook_endpoints``).
@@ -31,7 +31,7 @@ from saas.kernel.clock import utcnow
 blp = Blueprint(
     "credit_notes",
     __name__,
-    url_prefix="/v1/credit_notes",
+    url_prefix="/v1/credit-notes",
     description="Credit notes (Stornorechnung, Rechnungskorrektur) correcting invoices",
 )
 

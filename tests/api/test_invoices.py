@@ -143,7 +143,7 @@ def make_finalized(client: FlaskClient, t: TenantCtx, **fields: Any) -> dict[str
 
 def make_credit_note(client: FlaskClient, t: TenantCtx) -> dict[str, Any]:
     invoice = make_finalized(client, t)
-    resp = client.post("/v1/credit_notes", json={"invoice_id": invoice["id"]}, headers=t.headers)
+    resp = client.post("/v1/credit-notes", json={"invoice_id": invoice["id"]}, headers=t.headers)
     assert resp.status_code == 201, resp.json
     return dict(resp.json)
 

@@ -17,7 +17,7 @@ from tests.unit.documents.en16931 import NS, parse, run_schematron, xsd_errors
 
 
 def _credit(client: FlaskClient, t: TenantCtx, body: dict[str, Any]) -> Any:
-    return client.post("/v1/credit_notes", json=body, headers=t.headers)
+    return client.post("/v1/credit-notes", json=body, headers=t.headers)
 
 
 def test_cancellation_mirrors_the_invoice_when_no_lines_are_given(
@@ -57,8 +57,8 @@ def test_credit_note_documents_refer_to_the_original_when_downloaded(
 ) -> None:
     invoice = make_finalized(client, tenant)
     note = _credit(client, tenant, {"invoice_id": invoice["id"]}).json
-    xml = client.get(f"/v1/credit_notes/{note['id']}/xml", headers=tenant.headers).get_data()
-    pdf = client.get(f"/v1/credit_notes/{note['id']}/pdf", headers=tenant.headers).get_data()
+    xml = client.get(f"/v1/credit-notes/{note['id']}/xml", headers=tenant.headers).get_data()
+    pdf = client.get(f"/v1/credit-notes/{note['id']}/pdf", headers=tenant.headers).get_data()
     assert xsd_errors(xml) == []
     assert run_schematron(xml).failures == []
     tree = parse(xml)
@@ -116,7 +116,7 @@ def test_partial_corrections_add_up_until_nothing_is_left_when_issued_in_turn(
     again = _credit(client, tenant, {"invoice_id": invoice["id"]})
     assert again.status_code == 422
     assert again.json["code"] == "credit_note_exceeds_invoice"
-    listed = client.get(f"/v1/credit_notes?invoice_id={invoice['id']}", headers=tenant.headers)
+    listed = client.get(f"/v1/credit-notes?invoice_id={invoice['id']}", headers=tenant.headers)
     assert [n["number"] for n in listed.json["data"]] == list(reversed(numbers))
 
 
@@ -138,7 +138,7 @@ def test_nothing_is_issued_when_credit_note_exceeds_the_invoice(
     resp = _credit(client, tenant, body)
     assert resp.status_code == 422
     assert resp.json["code"] == "credit_note_exceeds_invoice"
-    assert client.get("/v1/credit_notes", headers=tenant.headers).json["data"] == []
+    assert client.get("/v1/credit-notes", headers=tenant.headers).json["data"] == []
     assert get(client, tenant, invoice["id"]) == invoice
     # no number was used up
     ok = _credit(client, tenant, {"invoice_id": invoice["id"]})
@@ -177,7 +177,7 @@ def test_void_issues_a_cancellation_and_voids_when_invoice_is_open(
     assert resp.status_code == 200, resp.json
     assert resp.json["status"] == "void"
     assert resp.json["voided_at"] is not None
-    notes = client.get(f"/v1/credit_notes?invoice_id={invoice['id']}", headers=tenant.headers).json[
+    notes = client.get(f"/v1/credit-notes?invoice_id={invoice['id']}", headers=tenant.headers).json[
         "data"
     ]
     cancellation = notes[0]
@@ -223,5 +223,5 @@ def test_reverse_charge_credit_note_keeps_the_treatment_when_customer_changed_si
     )
     note = _credit(client, tenant, {"invoice_id": invoice["id"]}).json
     assert note["tax_groups"][0]["treatment"] == "reverse_charge"
-    xml = client.get(f"/v1/credit_notes/{note['id']}/xml", headers=tenant.headers).get_data()
+    xml = client.get(f"/v1/credit-notes/{note['id']}/xml", headers=tenant.headers).get_data()
     assert run_schematron(xml).failures == []

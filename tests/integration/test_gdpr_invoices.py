@@ -47,7 +47,7 @@ def _invoiced_customer(client: FlaskClient, t: TenantCtx) -> tuple[str, str, dic
     draft = _post(client, t, "/v1/invoices", {"customer_id": customer_id, "lines": [LINE]})
     invoice = _post(client, t, f"/v1/invoices/{draft['id']}/finalize", {})
     assert invoice["issued_on"] == "2017-03-10"
-    credit_note = _post(client, t, "/v1/credit_notes", {"invoice_id": invoice["id"]})
+    credit_note = _post(client, t, "/v1/credit-notes", {"invoice_id": invoice["id"]})
     second_draft = _post(client, t, "/v1/invoices", {"customer_id": customer_id, "lines": [LINE]})
     ids = {"invoice": invoice["id"], "credit_note": credit_note["id"], "draft": second_draft["id"]}
     return customer_id, clock, ids
