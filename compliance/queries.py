@@ -58,15 +58,19 @@ def list_audit_entries(
     return paginate(session, stmt, AuditEntry.id, limit=limit, starting_after=starting_after)
 
 
-def restricted_document_ids(session: Session, document_type: str) -> set[str]:
-    """Ids of documents of a type that listings, search and third-party exports must hide
-    (invoices of erased customers, kept for the tax authorities only)."""
-    stmt = sa.select(Restriction.document_id).where(
+def restricted_documents(document_type: str) -> sa.Select[str]:
+    """A subquery of the ids of documents of a type that listings, search and third-party
+    exports must hide (invoices of erased customers, kept for the tax authorities only), for
+    `.where(Model.id.not_in(restricted_documents("invoice")))`."""
+    return sa.select(Restriction.document_id).where(
         Restriction.scope == "document",
         Restriction.document_type == document_type,
         Restriction.lifted_at.is_(None),
     )
-    return set(session.scalars(stmt))
+
+
+def restricted_document_ids(session: Session, document_type: str) -> set[str]:
+    return set(session.scalars(restricted_documents(document_type)))
 
 
 def is_subject_restricted(session: Session, customer_id: str) -> bool:

@@ -9,7 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from billing.invoices.models import CREDIT_NOTE, INVOICE_KINDS, Invoice
+from compliance.queries import restricted_documents
 from saas.http.pagination import paginate
+
+# Art. 18 GDPR: documents kept only for the tax authorities after an erasure do not appear in
+# normal listings (they stay retrievable by id for the tenant's bookkeeping and the auditor).
+_RESTRICTED = restricted_documents("invoice")
 
 
 def list_invoices(
@@ -24,7 +29,7 @@ def list_invoices(
 ) -> tuple[Sequence[Invoice], bool]:
     stmt = (
         sa.select(Invoice)
-        .where(Invoice.kind.in_(INVOICE_KINDS))
+        .where(Invoice.kind.in_(INVOICE_KINDS), Invoice.id.not_in(_RESTRICTED))
         .options(selectinload(Invoice.lines), selectinload(Invoice.tax_groups))
     )
     if status:
@@ -48,7 +53,7 @@ def list_credit_notes(
 ) -> tuple[Sequence[Invoice], bool]:
     stmt = (
         sa.select(Invoice)
-        .where(Invoice.kind == CREDIT_NOTE)
+        .where(Invoice.kind == CREDIT_NOTE, Invoice.id.not_in(_RESTRICTED))
         .options(selectinload(Invoice.lines), selectinload(Invoice.tax_groups))
     )
     if invoice_id:

@@ -152,3 +152,25 @@ def test_database_refusal_is_counted_and_the_sweep_goes_on_when_real_retention_r
     assert client.get(f"/v1/invoices/{invoice['id']}", headers=tenant.headers).status_code == 200
     restriction = client.get("/v1/gdpr/restrictions", headers=tenant.headers).json["data"][0]
     assert restriction["redacted_at"] is None  # tried again on the next run
+
+
+def test_restricted_invoices_leave_normal_listings_when_customer_is_erased(
+    client: FlaskClient, tenant: TenantCtx
+) -> None:
+    customer_id, _, ids = _invoiced_customer(client, tenant)
+    invoice_id = ids["invoice"]
+    other_invoice = _invoiced_customer(client, tenant)[2]["invoice"]  # stays listed
+    listed = {i["id"] for i in client.get("/v1/invoices", headers=tenant.headers).json["data"]}
+    assert {invoice_id, other_invoice} <= listed
+
+    erasure = verified_request(client, tenant, "erasure", customer_id)
+    fulfil(client, tenant, erasure["id"])
+
+    invoices = {i["id"] for i in client.get("/v1/invoices", headers=tenant.headers).json["data"]}
+    notes = {n["id"] for n in client.get("/v1/credit-notes", headers=tenant.headers).json["data"]}
+    assert invoice_id not in invoices
+    assert other_invoice in invoices
+    assert ids["credit_note"] not in notes
+    # kept for the bookkeeping and the tax auditor: still retrievable by id, unchanged
+    kept = client.get(f"/v1/invoices/{invoice_id}", headers=tenant.headers)
+    assert kept.status_code == 200
