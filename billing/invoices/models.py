@@ -137,8 +137,12 @@ class Invoice(TenantOwned, HasLivemode, Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     language: Mapped[str] = mapped_column(sa.String(2))
     supplied_on: Mapped[date | None] = mapped_column(sa.Date())  # tax point; default issue day
-    buyer_reference: Mapped[str | None] = mapped_column(sa.String(200))  # EN 16931 BT-10
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON(), default=dict)
+    buyer_reference: Mapped[str | None] = mapped_column(  # EN 16931 BT-10
+        sa.String(200), info={"personal_data": True}
+    )
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", sa.JSON(), default=dict, info={"personal_data": True}
+    )
     # credit notes
     corrects_invoice_id: Mapped[str | None] = mapped_column(sa.String(40))
     credit_note_type: Mapped[str | None] = mapped_column(sa.String(16))
@@ -149,7 +153,9 @@ class Invoice(TenantOwned, HasLivemode, Base):
     issued_on: Mapped[date | None] = mapped_column(sa.Date())
     due_on: Mapped[date | None] = mapped_column(sa.Date())
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    snapshot_json: Mapped[bytes | None] = mapped_column(sa.LargeBinary())
+    snapshot_json: Mapped[bytes | None] = mapped_column(
+        sa.LargeBinary(), info={"personal_data": True}
+    )
     content_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     net_minor: Mapped[int | None] = mapped_column(sa.BigInteger())
     vat_minor: Mapped[int | None] = mapped_column(sa.BigInteger())
@@ -161,7 +167,7 @@ class Invoice(TenantOwned, HasLivemode, Base):
     retention_ends_on: Mapped[date | None] = mapped_column(sa.Date())
     # may change after finalization (MUTABLE_AFTER_FINALIZATION)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    payment_note: Mapped[str | None] = mapped_column(sa.String(500))
+    payment_note: Mapped[str | None] = mapped_column(sa.String(500), info={"personal_data": True})
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     uncollectible_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     credited_net_minor: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
@@ -207,7 +213,7 @@ class InvoiceLine(TenantOwned, HasLivemode, Base):
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(sa.String(40))
     position: Mapped[int] = mapped_column(sa.Integer())
-    description: Mapped[str] = mapped_column(sa.String(500))
+    description: Mapped[str] = mapped_column(sa.String(500), info={"personal_data": True})
     quantity: Mapped[Decimal] = mapped_column(DecimalText())
     unit_amount: Mapped[int] = mapped_column(sa.BigInteger())
     unit_code: Mapped[str] = mapped_column(sa.String(3), default="C62")
@@ -266,7 +272,7 @@ class InvoiceDocument(TenantOwned, HasLivemode, Base):
     invoice_id: Mapped[str] = mapped_column(sa.String(40))
     format: Mapped[str] = mapped_column(sa.String(8))
     media_type: Mapped[str] = mapped_column(sa.String(64))
-    content: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary(), info={"personal_data": True})
     sha256: Mapped[str] = mapped_column(sa.String(64))
     size_bytes: Mapped[int] = mapped_column(sa.Integer())
     snapshot_sha256: Mapped[str] = mapped_column(sa.String(64))
