@@ -47,9 +47,9 @@ from sqlalchemy.dialects import postgresql
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from billing.metrics.months import Month  # noqa: E402
-from billing.metrics.movements import Delta, movements_from_deltas  # noqa: E402
-from billing.metrics.sql import monthly_movements_select, movements_select  # noqa: E402
+from billing.metrics.months import Month  # noqa: E402 - after the sys.path set-up above
+from billing.metrics.movements import Delta, movements_from_deltas  # noqa: E402 - after the sys.path set-up above
+from billing.metrics.sql import monthly_movements_select, movements_select  # noqa: E402 - after the sys.path set-up above
 
 ZONE = "Europe/Berlin"
 START = datetime(2023, 1, 1, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
@@ -81,7 +81,7 @@ def movements_sql(table: str) -> str:
 def baseline_sql(table: str) -> str:
     month = f"date_trunc('month', occurred_at AT TIME ZONE '{ZONE}')"
     return (  # constant identifiers only
-        f"SELECT {month} AS month, event, count(*), sum(mrr_after - mrr_before) "  # noqa: S608
+        f"SELECT {month} AS month, event, count(*), sum(mrr_after - mrr_before) "  # noqa: S608 - constant SQL text
         f"FROM {table} GROUP BY {month}, event"
     )
 

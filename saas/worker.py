@@ -58,7 +58,7 @@ def bind_app(app: Flask) -> None:
 
 
 @contextmanager
-def _context() -> Iterator[Flask]:
+def app_context() -> Iterator[Flask]:
     if has_app_context():
         yield current_app._get_current_object()  # type: ignore[attr-defined]
         return
@@ -77,14 +77,14 @@ def secret_box(app: Flask) -> SecretBox:
 def deliver_webhooks(tenant_id: str) -> int:
     from saas.webhooks.delivery import deliver_for_tenant
 
-    with _context() as app:
+    with app_context() as app:
         return deliver_for_tenant(db.engine, secret_box(app), tenant_id, clock=utcnow)
 
 
 @huey.task()
 def advance_subscriptions(tenant_id: str) -> int:
     """Trial ends, renewals, scheduled changes and cancellations that fell due (real time)."""
-    with _context():
+    with app_context():
         return advance_tenant(db.engine, tenant_id, now=utcnow())
 
 
@@ -106,7 +106,7 @@ def advance_tenant(engine: sa.Engine, tenant_id: str, *, now: datetime) -> int:
 
 @huey.periodic_task(crontab(minute="*"))
 def subscriptions_tick() -> None:
-    with _context():
+    with app_context():
         for tenant_id in _tenant_ids():
             advance_subscriptions(tenant_id)
 
@@ -118,7 +118,7 @@ def _tenant_ids() -> list[str]:
 
 @huey.periodic_task(crontab(minute="*"))
 def webhooks_tick() -> None:
-    with _context():
+    with app_context():
         for tenant_id in _tenant_ids():
             deliver_webhooks(tenant_id)
 
@@ -127,7 +127,7 @@ def webhooks_tick() -> None:
 def purge_idempotency_keys() -> int:
     from saas.http.idempotency import purge_expired
 
-    with _context():
+    with app_context():
         return purge_expired(db.engine, now=utcnow())
 
 
@@ -136,13 +136,13 @@ def sync_metrics(tenant_id: str) -> int:
     """Bring the MRR movement ledger up to the subscription history (billing.metrics)."""
     from saas.metrics.jobs import sync_tenant
 
-    with _context():
+    with app_context():
         return sync_tenant(db.engine, tenant_id, now=utcnow())
 
 
 @huey.periodic_task(crontab(minute="*/5"))
 def metrics_tick() -> None:
-    with _context():
+    with app_context():
         for tenant_id in _tenant_ids():
             sync_metrics(tenant_id)
 
@@ -157,7 +157,5 @@ def _queue_delivery(tenant_ids: set[str]) -> None:
         deliver_webhooks(tenant_id)
 
 
-if _queue_delivery not in events._COMMIT_HOOKS:
-    events.on_events_committed(_queue_delivery)
-if _queue_metrics not in events._COMMIT_HOOKS:
-    events.on_events_committed(_queue_metrics)
+events.on_events_committed(_queue_delivery)
+events.on_events_committed(_queue_metrics)

@@ -19,7 +19,7 @@ from billing.invoices.models import Invoice
 from saas.extensions import db
 from saas.kernel.clock import utcnow
 from saas.kernel.tasks import tenant_session
-from saas.worker import _context, huey
+from saas.worker import app_context, huey
 
 log = logging.getLogger("abowerk.billing")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("abowerk.billing")
 @huey.task(retries=3, retry_delay=30)
 def render_invoice_documents(tenant_id: str, invoice_id: str) -> int:
     """Render and store the PDF and XML of one finalized invoice or credit note."""
-    with _context(), tenant_session(db.engine, tenant_id) as session:
+    with app_context(), tenant_session(db.engine, tenant_id) as session:
         invoice = session.get(Invoice, (tenant_id, invoice_id))
         if invoice is None or invoice.snapshot_json is None:
             log.warning("no finalized invoice to render", extra={"invoice_id": invoice_id})

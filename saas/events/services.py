@@ -104,9 +104,10 @@ def on_events_committed(hook: Any) -> None:
     """Register a callable receiving the set of tenant ids that committed new events.
 
     The webhook layer registers its delivery trigger here, so this package imports nothing
-    above it.
+    above it. Registering the same hook twice has no effect (modules may be imported again).
     """
-    _COMMIT_HOOKS.append(hook)
+    if hook not in _COMMIT_HOOKS:
+        _COMMIT_HOOKS.append(hook)
 
 
 def install(session_class: type[Session]) -> None:

@@ -68,7 +68,7 @@ def register() -> None:
     from saas.extensions import db
     from saas.gdpr.runtime import compliance_config
     from saas.kernel.clock import utcnow
-    from saas.worker import _context, huey
+    from saas.worker import app_context, huey
 
     def _app() -> Flask:
         from flask import current_app
@@ -77,25 +77,25 @@ def register() -> None:
 
     @huey.task()
     def gdpr_deadlines(tenant_id: str) -> dict[str, int]:
-        with _context():
+        with app_context():
             return deadlines_for_tenant(db.engine, tenant_id, now=utcnow())
 
     @huey.task()
     def gdpr_sweep(tenant_id: str) -> int:
-        with _context():
+        with app_context():
             cfg = compliance_config(_app())
             report = sweep_tenant(db.engine, cfg, tenant_id, now=utcnow())
             return report.documents_redacted + report.exports_deleted
 
     @huey.periodic_task(crontab(minute="13"))
     def gdpr_deadlines_tick() -> None:
-        with _context():
+        with app_context():
             for tenant_id in tenant_ids(db.engine):
                 gdpr_deadlines(tenant_id)
 
     @huey.periodic_task(crontab(minute="17", hour="3"))
     def gdpr_sweep_tick() -> None:
-        with _context():
+        with app_context():
             for tenant_id in tenant_ids(db.engine):
                 gdpr_sweep(tenant_id)
 
