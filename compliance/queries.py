@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from compliance.audit import AuditEntry
 from compliance.deadlines import OPEN_STATES
 from compliance.models import ErasedSubject, GdprRequest, Restriction
-from saas.http.pagination import paginate
+from saas.kernel.pagination import paginate
 
 
 def list_requests(

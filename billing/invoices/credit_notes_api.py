@@ -25,8 +25,8 @@ from billing.invoices.schemas import (
 from saas.auth.middleware import requires
 from saas.extensions import session
 from saas.http.api import Blueprint
-from saas.http.pagination import list_envelope
 from saas.kernel.clock import utcnow
+from saas.kernel.pagination import list_envelope
 
 blp = Blueprint(
     "credit_notes",

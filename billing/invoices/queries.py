@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from billing.invoices.models import CREDIT_NOTE, INVOICE_KINDS, Invoice
 from compliance.queries import restricted_documents
-from saas.http.pagination import paginate
+from saas.kernel.pagination import paginate
 
 # Art. 18 GDPR: documents kept only for the tax authorities after an erasure do not appear in
 # normal listings (they stay retrievable by id for the tenant's bookkeeping and the auditor).

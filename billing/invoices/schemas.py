@@ -15,7 +15,7 @@ from billing.invoices.models import INVOICE_KINDS, STATUSES
 from billing.sellers.models import LANGUAGES
 from saas.catalog.currencies import CURRENCIES
 from saas.catalog.schemas import validate_metadata
-from saas.http.pagination import ListArgs
+from saas.kernel.pagination import ListArgs
 
 MAX_UNIT_AMOUNT = 10**10  # 100 million in a 2-decimal currency: a typo guard
 MAX_QUANTITY = Decimal(1_000_000)

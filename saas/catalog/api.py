@@ -25,8 +25,8 @@ from saas.catalog.schemas import (
 )
 from saas.extensions import session
 from saas.http.api import Blueprint
-from saas.http.pagination import ListArgs, list_envelope
 from saas.kernel.clock import utcnow
+from saas.kernel.pagination import ListArgs, list_envelope
 
 blp = Blueprint(
     "catalog", __name__, url_prefix="/v1", description="Catalog: products, plans, prices"

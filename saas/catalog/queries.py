@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from saas.catalog.models import Plan, Price, Product
-from saas.http.pagination import paginate
+from saas.kernel.pagination import paginate
 
 
 def list_products(

@@ -17,8 +17,8 @@ from saas.customers.schemas import (
 )
 from saas.extensions import session
 from saas.http.api import Blueprint
-from saas.http.pagination import ListArgs, list_envelope
 from saas.kernel.clock import utcnow
+from saas.kernel.pagination import ListArgs, list_envelope
 
 blp = Blueprint("customers", __name__, url_prefix="/v1/customers", description="Customers")
 

@@ -43,9 +43,9 @@ from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
 from saas.gdpr import cli, runtime, tasks
 from saas.http.api import Blueprint
-from saas.http.pagination import list_envelope
 from saas.kernel import tenancy
 from saas.kernel.clock import utcnow
+from saas.kernel.pagination import list_envelope
 
 blp = Blueprint(
     "gdpr",

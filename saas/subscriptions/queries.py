@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from saas.http.pagination import paginate
+from saas.kernel.pagination import paginate
 from saas.subscriptions.models import (
     Subscription,
     SubscriptionCharge,

@@ -8,8 +8,8 @@ from flask.views import MethodView
 from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
 from saas.http.api import Blueprint
-from saas.http.pagination import ListArgs, list_envelope
 from saas.kernel.clock import utcnow
+from saas.kernel.pagination import ListArgs, list_envelope
 from saas.testclocks import queries, services
 from saas.testclocks.models import TestClock
 from saas.testclocks.schemas import (

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from saas.http.pagination import paginate
+from saas.kernel.pagination import paginate
 from saas.testclocks.errors import TestClockNotFoundError
 from saas.testclocks.models import TestClock
 

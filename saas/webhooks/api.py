@@ -11,9 +11,9 @@ from saas.auth.middleware import current_principal, requires
 from saas.events.models import Event
 from saas.extensions import session
 from saas.http.api import Blueprint
-from saas.http.pagination import ListArgs, list_envelope, paginate
 from saas.kernel.clock import utcnow
 from saas.kernel.errors import NotFoundError
+from saas.kernel.pagination import ListArgs, list_envelope, paginate
 from saas.kernel.secretbox import SecretBox
 from saas.webhooks import services
 from saas.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
