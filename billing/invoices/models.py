@@ -107,7 +107,12 @@ class Invoice(TenantOwned, HasLivemode, Base):
     __table_args__ = (
         _fk(["customer_id"], "customers"),
         _fk(["corrects_invoice_id"], "invoices"),
+        _fk(["subscription_id"], "subscriptions"),
+        _fk(["billing_run_id"], "billing_runs"),
         sa.UniqueConstraint("tenant_id", "number"),
+        # exactly once per subscription period (billing runs); manual invoices leave both
+        # columns NULL, and NULLs never collide in a UNIQUE on SQLite or PostgreSQL
+        sa.UniqueConstraint("tenant_id", "subscription_id", "period_start_on"),
         sa.CheckConstraint(f"kind IN {KINDS!r}", name="kind"),
         sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         sa.CheckConstraint(
@@ -128,6 +133,7 @@ class Invoice(TenantOwned, HasLivemode, Base):
         sa.Index("ix_invoices_tenant_id_issued_on", "tenant_id", "issued_on"),
         sa.Index("ix_invoices_tenant_id_corrects_invoice_id", "tenant_id", "corrects_invoice_id"),
         sa.Index("ix_invoices_tenant_id_retention_ends_on", "tenant_id", "retention_ends_on"),
+        sa.Index("ix_invoices_tenant_id_billing_run_id", "tenant_id", "billing_run_id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -147,6 +153,10 @@ class Invoice(TenantOwned, HasLivemode, Base):
     corrects_invoice_id: Mapped[str | None] = mapped_column(sa.String(40))
     credit_note_type: Mapped[str | None] = mapped_column(sa.String(16))
     credit_note_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # subscription invoices (billing runs): set with the draft, frozen with the invoice
+    subscription_id: Mapped[str | None] = mapped_column(sa.String(40))
+    period_start_on: Mapped[date | None] = mapped_column(sa.Date())
+    billing_run_id: Mapped[str | None] = mapped_column(sa.String(40))
     # set once, at finalization (frozen afterwards)
     number: Mapped[str | None] = mapped_column(sa.String(64))
     number_series: Mapped[str | None] = mapped_column(sa.String(16))

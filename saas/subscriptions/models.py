@@ -124,9 +124,20 @@ class SubscriptionCharge(TenantOwned, HasLivemode, Base):
         _fk("customer_id", "customers"),
         _fk("price_id", "prices"),
         _fk("period_id", "subscription_periods"),
+        _fk("invoice_id", "invoices"),
         sa.CheckConstraint(f"kind IN {CHARGE_KINDS!r}", name="kind"),
         sa.Index(
             "ix_subscription_charges_tenant_id_subscription_id", "tenant_id", "subscription_id"
+        ),
+        sa.Index("ix_subscription_charges_tenant_id_invoice_id", "tenant_id", "invoice_id"),
+        # what billing runs scan: only the pending charges, so it stays as small as the backlog
+        sa.Index(
+            "ix_subscription_charges_pending",
+            "tenant_id",
+            "subscription_id",
+            "starts_on",
+            postgresql_where=sa.text("invoiced_at IS NULL"),
+            sqlite_where=sa.text("invoiced_at IS NULL"),
         ),
     )
 
@@ -147,6 +158,7 @@ class SubscriptionCharge(TenantOwned, HasLivemode, Base):
     period_days: Mapped[int] = mapped_column(sa.Integer())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     invoiced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invoice_id: Mapped[str | None] = mapped_column(sa.String(40))  # set with invoiced_at
 
 
 class SubscriptionHistory(TenantOwned, HasLivemode, Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,4 +51,18 @@ def advance_test_clock(
     advance_subscriptions(
         session, current_tenant(session), frozen_time, clock_id=clock.id, actor=actor
     )
+    for hook in _ADVANCED_HOOKS:
+        hook(session, current_tenant(session), clock.id, frozen_time, now)
     return clock
+
+
+# Called in the advance's transaction after the subscriptions moved: billing registers the
+# invoicing of what fell due here (billing.runs), so this layer imports nothing above it.
+ClockAdvancedHook = Callable[[Session, str, str, datetime, datetime], None]
+_ADVANCED_HOOKS: list[ClockAdvancedHook] = []
+
+
+def on_clock_advanced(hook: ClockAdvancedHook) -> None:
+    """Register ``hook(session, tenant_id, clock_id, frozen_time, now)`` (idempotent)."""
+    if hook not in _ADVANCED_HOOKS:
+        _ADVANCED_HOOKS.append(hook)
