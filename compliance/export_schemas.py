@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import marshmallow as ma
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: payments carry kind, credit note, reference, note, received_at
 FORMAT = "abowerk.gdpr-export"
 
 
@@ -127,11 +127,16 @@ class InvoiceExport(_Strict):
 class PaymentExport(_Strict):
     payment_id = ma.fields.String(required=True)
     provider = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)  # "payment" (money in) or "refund" (money out)
     status = ma.fields.String(required=True)
     amount = ma.fields.Integer(required=True)
     currency = ma.fields.String(required=True)
     method = ma.fields.String(required=True, allow_none=True)  # "card •••• 4242", "sepa_debit"
     invoice_id = ma.fields.String(required=True, allow_none=True)
+    credit_note_id = ma.fields.String(required=True, allow_none=True)  # refunds
+    reference = ma.fields.String(required=True, allow_none=True)  # bank or Stripe reference
+    note = ma.fields.String(required=True, allow_none=True)  # the transfer's free text
+    received_at = ma.fields.DateTime(required=True, allow_none=True)
     created_at = ma.fields.DateTime(required=True)
 
 

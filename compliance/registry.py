@@ -213,6 +213,8 @@ class Registry:
         """Register for the duration of a block (tests, one-off scripts)."""
         for provider in providers:
             self.register(provider)
+        # a stand-in may take the place of a registered deleter: put the original back after
+        previous = {name: self._payment_deleters.get(name) for name in payment_deleters or {}}
         for name, deleter in (payment_deleters or {}).items():
             self.register_payment_customer_deleter(name, deleter)
         try:
@@ -220,8 +222,11 @@ class Registry:
         finally:
             for provider in providers:
                 self.unregister(provider.name)
-            for name in payment_deleters or {}:
-                self.unregister_payment_customer_deleter(name)
+            for name, before in previous.items():
+                if before is None:
+                    self.unregister_payment_customer_deleter(name)
+                else:
+                    self.register_payment_customer_deleter(name, before)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -120,6 +120,17 @@ class StripeGateway:
             return ChargeResult("failed", None, exc.code, exc.user_message)
         return None
 
+    def payment_method_card(self, payment_method_id: str) -> tuple[str | None, str | None]:
+        """The card's brand and last four digits, for the customer's own view of it."""
+        with _translate_errors():
+            method = self._v1.payment_methods.retrieve(payment_method_id)
+        card = getattr(method, "card", None)
+        if card is None:
+            return None, None
+        brand = getattr(card, "brand", None)
+        last4 = getattr(card, "last4", None)
+        return (str(brand) if brand else None, str(last4) if last4 else None)
+
     def charge(
         self,
         *,

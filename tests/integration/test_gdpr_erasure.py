@@ -3,14 +3,16 @@ sweeper leaves after their retention ends (nothing), refusals that change nothin
 providers, MRR reports, and the restore drill with `abowerk gdpr reapply-erasures`.
 
 Invoices are real (`billing.invoices`, through its API) and, beside them, played by a
-stand-in with files on disk and an OSS record (`tests.support.gdpr`); payments only by a
-stand-in until the payments module registers its provider.
+stand-in with files on disk and an OSS record (`tests.support.gdpr`); payments are real
+(`billing.payments`, a bank transfer through its API), and so is the deletion of the person's
+Stripe customer (the payments module's deleter against a localstripe process).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import socket
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -21,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from billing.payments import runtime as payments_runtime
 from compliance import queries
 from compliance.audit import derive_hmac_key, subject_hmac
 from compliance.export_schemas import CATEGORIES
@@ -41,16 +45,16 @@ from tests.api.test_gdpr_requests import new_customer, verified_request
 from tests.api.test_seller_profile import put_profile
 from tests.api.test_subscriptions import create_subscription, make_shop
 from tests.conftest import CUSTOMER, TenantCtx, make_environ
+from tests.integration.payments.test_stripe_flows import card
+from tests.integration.payments.test_stripe_flows import configure as configure_stripe
 from tests.integration.test_backup import fresh_database  # noqa: F401  (fixture)
 from tests.support.gdpr import (
-    PAYMENTS,
     DocumentStore,
-    FakeStripe,
     create_tables,
     drop_tables,
     iter_files,
-    payments_provider,
 )
+from tests.support.localstripe import running_localstripe
 
 VAT_ID = "DE136695976"
 LINE = {"description": "Abo Pro, monatlich", "quantity": "1", "unit_amount": 4900}
@@ -85,18 +89,35 @@ def echo_receiver() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture
-def stripe() -> FakeStripe:
-    return FakeStripe()
+@pytest.fixture(scope="module")
+def stripe_base() -> Iterator[str]:
+    with running_localstripe() as base:
+        yield base
 
 
 @pytest.fixture
-def store(app: Flask, owner_engine: sa.Engine, stripe: FakeStripe) -> Iterator[DocumentStore]:
+def stripe(stripe_base: str) -> Iterator[str]:
+    """The payments module's Stripe gateways (and so its customer deleter) on localstripe."""
+    with payments_runtime.overridden(stripe_api_base=stripe_base):
+        yield stripe_base
+
+
+def stripe_customer_exists(base: str, stripe_id: str) -> bool:
+    resp = requests.get(f"{base}/v1/customers/{stripe_id}", auth=("sk_test_x", ""), timeout=10)
+    return resp.status_code == 200 and not resp.json().get("deleted")
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def store(app: Flask, owner_engine: sa.Engine, stripe: str) -> Iterator[DocumentStore]:
     create_tables(owner_engine)
     documents = DocumentStore(compliance_config(app).export_dir.parent / "documents")
-    with registry.temporarily(
-        documents.provider(), payments_provider(), payment_deleters={"stripe": stripe}
-    ):
+    with registry.temporarily(documents.provider()):
         yield documents
     drop_tables(owner_engine)
 
@@ -110,6 +131,7 @@ class Scenario:
     subscription_id: str
     invoice_id: str
     export_url: str
+    stripe_id: str
 
 
 def _tenant_session(app: Flask, tenant_id: str) -> Any:
@@ -148,6 +170,8 @@ def _build(
         test_clock_id=clock,
     )
     other_id = new_customer(client, tenant, **OTHER)
+    configure_stripe(client, tenant)
+    stripe_id = card(client, tenant, customer_id, "pm_card_visa")["stripe_customer_id"]
     sub = create_subscription(client, tenant, customer_id=customer_id)
     patched = client.patch(
         f"/v1/customers/{customer_id}", json={"locale": "de-DE"},
@@ -169,17 +193,18 @@ def _build(
                   issued_on=date(2017, 3, 10))  # fmt: skip
         store.add(conn, tenant.tenant_id, {"id": other_id, **OTHER}, doc_id="doc_inv004",
                   kind="invoice", issued_on=date(2017, 3, 10))  # fmt: skip
-        conn.execute(
-            PAYMENTS.insert().values(
-                tenant_id=tenant.tenant_id, id="pay_1", customer_id=customer_id, amount=11900,
-                card_holder=CUSTOMER["name"],
-            )
-        )  # fmt: skip
+    paid = client.post(
+        f"/v1/invoices/{invoice.json['id']}/payments",
+        json={"amount": 1000, "currency": "EUR", "reference": "BANK-2017-0001",
+              "note": f"Überweisung {CUSTOMER['name']}, {CUSTOMER['address']['line1']}"},
+        headers=tenant.headers,
+    )  # fmt: skip
+    assert paid.status_code == 201, paid.json
     access = verified_request(client, tenant, "access", customer_id)
     export = fulfil(client, tenant, access["id"])
     return Scenario(
         tenant, customer_id, other_id, clock, sub["id"], invoice.json["id"],
-        export["download"]["url"],
+        export["download"]["url"], stripe_id,
     )  # fmt: skip
 
 
@@ -242,29 +267,33 @@ def test_erasure_leaves_data_only_in_restricted_documents_then_nowhere_when_rete
     store: DocumentStore,
     owner_engine: sa.Engine,
     echo_receiver: str,
-    stripe: FakeStripe,
+    stripe: str,
 ) -> None:
     s = _build(app, client, tenant, store, owner_engine, echo_receiver)
     tid = tenant.tenant_id
     before = findings(app, owner_engine, tid)
     assert {"table:customers", "table:events", "table:webhook_attempts",
             "table:idempotency_keys", "table:test_retained_documents",
-            "table:test_payments"} <= before  # fmt: skip
+            "table:payments"} <= before  # fmt: skip
     assert any(f.startswith("file:exports/") for f in before)
 
     done = _erase(client, s)
     assert done["state"] == "completed"
     outcome = done["outcome"]
     assert outcome["payment_providers"] == [
-        {"provider": "stripe", "status": "deleted", "reference": "cus_Stripe123", "error": None}
+        {"provider": "stripe", "status": "deleted", "reference": s.stripe_id, "error": None}
     ]
     assert outcome["providers"]["subscriptions"] == {"subscription_canceled": 1}
     assert outcome["providers"]["customers"] == {"customer_tokenized": 1}
     assert outcome["providers"]["stand_in_invoices"] == {"draft_deleted": 1}
     assert outcome["providers"]["gdpr_exports"] == {"export_deleted": 1}
+    assert outcome["providers"]["payments"] == {
+        "card_summary_erased": 1,
+        "payment_note_tokenized": 1,
+    }
     assert outcome["providers"]["invoices"] == {}  # the finalized invoice is kept
     assert len(outcome["restrictions"]) == 3
-    assert stripe.deleted == [s.customer_id]
+    assert not stripe_customer_exists(stripe, s.stripe_id)
 
     documents = {f"file:documents/{tid}/doc_{d}.{ext}" for d in ("inv001", "oss002")
                  for ext in ("pdf", "xml")}  # fmt: skip
@@ -449,23 +478,25 @@ def test_export_holds_every_category_with_invoice_files_when_customer_has_everyt
 
 
 def test_failed_payment_provider_is_recorded_and_retried_when_erasures_are_reapplied(
-    app: Flask, client: FlaskClient, tenant: TenantCtx, store: DocumentStore, stripe: FakeStripe
+    app: Flask, client: FlaskClient, tenant: TenantCtx, store: DocumentStore, stripe: str
 ) -> None:
     customer_id = new_customer(client, tenant)
-    stripe.down = True
+    configure_stripe(client, tenant)
+    stripe_id = card(client, tenant, customer_id, "pm_card_visa")["stripe_customer_id"]
     req = verified_request(client, tenant, "erasure", customer_id)
-    done = fulfil(client, tenant, req["id"])
+    with payments_runtime.overridden(stripe_api_base=_closed_port()):  # Stripe is down
+        done = fulfil(client, tenant, req["id"])
     assert done["outcome"]["payment_providers"] == [
         {"provider": "stripe", "status": "failed", "reference": None,
          "error": "payment_provider_unavailable"}
     ]  # fmt: skip
-    stripe.down = False
+    assert stripe_customer_exists(stripe, stripe_id)
     result = app.test_cli_runner().invoke(
         args=["gdpr", "reapply-erasures", "--tenant", tenant.tenant_id]
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["reapplied"] == 1
-    assert stripe.deleted == [customer_id]
+    assert not stripe_customer_exists(stripe, stripe_id)
     with app.app_context():
         session = _tenant_session(app, tenant.tenant_id)
         assert queries.erased_customer_ids(session) == {customer_id}

@@ -23,6 +23,8 @@ from flask import Flask
 
 from billing.invoices.schemas import InvoiceCreateIn
 from billing.invoices.services import create_draft, finalize_invoice
+from billing.payments.schemas import ManualPaymentIn
+from billing.payments.services import record_manual_payment
 from billing.sellers.schemas import SellerProfileIn
 from billing.sellers.services import put_seller_profile
 from compliance import services
@@ -131,6 +133,16 @@ def export_files(app: Flask, deterministic_ids: None) -> dict[str, Any]:
             now=T0 + timedelta(minutes=3),
         )  # fmt: skip
         finalize_invoice(session, draft.id, actor="key_snapshot", now=T0 + timedelta(minutes=4))
+        record_manual_payment(
+            session,
+            draft.id,
+            ManualPaymentIn().load(
+                {"amount": 2000, "currency": "EUR", "reference": "BANK-2026-11-0001",
+                 "received_at": "2026-11-02T09:34:00Z",
+                 "note": f"Teilzahlung {CUSTOMER['name']}"}
+            ),
+            now=T0 + timedelta(minutes=5),
+        )  # fmt: skip
         dispatch_events(session, now=T0 + timedelta(minutes=5))
         at = T0 + timedelta(days=1)
         request = services.create_request(

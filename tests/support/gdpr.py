@@ -1,5 +1,6 @@
 """Test doubles for the GDPR tests: a stand-in for the invoice module's provider (a document
-table outside the app's metadata, files under the var dir) and payment customer deleters.
+table outside the app's metadata, files under the var dir). Payments and the deletion of
+the Stripe customer are real (`compliance.providers.payments`, against localstripe).
 
 The stand-in has the shape `compliance.providers.invoices` will have: it exports invoices with
 their PDF and XML, keeps finalized documents (returned as `RetainedDocument`s, so the registry
@@ -25,14 +26,12 @@ from compliance.registry import (
     ExportContext,
     ExportFile,
     ExportPart,
-    PaymentCustomerDeletion,
     Provider,
     RetainedDocument,
     Subject,
 )
 from compliance.retention import DocumentClass
 from compliance.tokens import erased_text
-from saas.kernel.errors import UnavailableError
 
 META = sa.MetaData()
 DOCS = sa.Table(
@@ -46,15 +45,6 @@ DOCS = sa.Table(
     sa.Column("issued_on", sa.Date(), nullable=False),
     sa.Column("gross", sa.Integer(), nullable=False),
     sa.Column("buyer", sa.Text(), nullable=False),  # the frozen snapshot's buyer, JSON
-)
-PAYMENTS = sa.Table(
-    "test_payments",
-    META,
-    sa.Column("tenant_id", sa.String(40), primary_key=True),
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("customer_id", sa.String(40), nullable=False),
-    sa.Column("amount", sa.Integer(), nullable=False),
-    sa.Column("card_holder", sa.String(200)),
 )
 CLASSES = {"invoice": DocumentClass.INVOICE, "oss_record": DocumentClass.OSS_RECORD}
 
@@ -198,73 +188,6 @@ class DocumentStore:
             document_types=("invoice", "oss_record"),
             order=20,
         )
-
-
-def payments_provider() -> Provider:
-    """A stand-in for the coming payments module's provider (category `payments`)."""
-
-    def export(ctx: ExportContext) -> ExportPart:
-        rows = ctx.session.execute(
-            sa.select(PAYMENTS).where(
-                PAYMENTS.c.tenant_id == ctx.subject.tenant_id,
-                PAYMENTS.c.customer_id == ctx.subject.customer_id,
-            )
-        ).mappings()
-        return ExportPart(
-            records={
-                "payments": [
-                    {
-                        "payment_id": r["id"],
-                        "provider": "stripe",
-                        "status": "succeeded",
-                        "amount": r["amount"],
-                        "currency": "EUR",
-                        "method": "card •••• 4242",
-                        "invoice_id": None,
-                        "created_at": ctx.now,
-                    }
-                    for r in rows
-                ]
-            }
-        )
-
-    def erase(ctx: ErasureContext) -> ErasureReport:
-        report = ErasureReport()
-        result = ctx.session.execute(
-            PAYMENTS.update()
-            .where(
-                PAYMENTS.c.tenant_id == ctx.subject.tenant_id,
-                PAYMENTS.c.customer_id == ctx.subject.customer_id,
-            )
-            .values(card_holder=None)
-        )
-        report.count("card_holder_erased", result.rowcount or 0)  # type: ignore[attr-defined]
-        return report
-
-    return Provider(
-        name="stand_in_payments",
-        covers=frozenset(),
-        purpose="collecting payments",
-        retention="payment records with the invoices they settle",
-        export=export,
-        erase=erase,
-        categories=("payments",),
-        order=30,
-    )
-
-
-@dataclass
-class FakeStripe:
-    """Answers `DELETE /v1/customers/{id}` like Stripe would, or is down."""
-
-    down: bool = False
-    deleted: list[str] | None = None
-
-    def __call__(self, session: Session, subject: Subject) -> list[PaymentCustomerDeletion]:
-        if self.down:
-            raise UnavailableError("stripe is unreachable", code="payment_provider_unavailable")
-        self.deleted = [*(self.deleted or []), subject.customer_id]
-        return [PaymentCustomerDeletion("stripe", "deleted", reference="cus_Stripe123")]
 
 
 def create_tables(engine: sa.Engine) -> None:

@@ -19,8 +19,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def running_localstripe() -> Iterator[str]:
+def _start() -> tuple[subprocess.Popen[bytes], str] | None:
+    """One try: a free port, the process, and its first answer (None: it died or hung)."""
     port = _free_port()
     binary = Path(sys.executable).parent / "localstripe"
     proc = subprocess.Popen(
@@ -29,16 +29,31 @@ def running_localstripe() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    # generous: on a loaded 2-core machine the process needs over 10 s to import aiohttp
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{base}/v1/customers", auth=("sk_test_probe", ""), timeout=5)
+            return proc, base
+        except (requests.ConnectionError, requests.Timeout):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.terminate()
+                proc.wait(timeout=10)
+                return None
+            time.sleep(0.1)
+
+
+@contextmanager
+def running_localstripe() -> Iterator[str]:
+    # a few tries: the free port can be taken by another process before localstripe binds it
+    for _ in range(3):
+        started = _start()
+        if started is not None:
+            break
+    else:
+        raise RuntimeError("localstripe did not start")
+    proc, base = started
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(f"{base}/v1/customers", auth=("sk_test_probe", ""), timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
         yield base
     finally:
         proc.terminate()

@@ -83,11 +83,21 @@ def test_second_provider_with_same_name_is_refused_when_registered(loaded: Regis
 
 def test_temporarily_registered_provider_is_gone_when_block_ends(loaded: Registry) -> None:
     extra = Provider(name="extra", covers=frozenset(), purpose="x", retention="y")
+    before = loaded.payment_deleters()
+    assert [n for n, _ in before] == ["stripe"]  # the payments module's
     with loaded.temporarily(extra, payment_deleters={"fake": lambda s, subj: []}):
         assert loaded.provider("extra") is extra
-        assert [n for n, _ in loaded.payment_deleters()] == ["fake"]
+        assert [n for n, _ in loaded.payment_deleters()] == ["fake", "stripe"]
     assert loaded.provider("extra") is None
-    assert loaded.payment_deleters() == []
+    assert loaded.payment_deleters() == before
+
+
+def test_registered_deleter_is_back_when_a_stand_in_block_ends(loaded: Registry) -> None:
+    [(name, original)] = loaded.payment_deleters()
+    stand_in = lambda s, subj: []  # noqa: E731
+    with loaded.temporarily(payment_deleters={name: stand_in}):
+        assert loaded.payment_deleters() == [(name, stand_in)]
+    assert loaded.payment_deleters() == [(name, original)]
 
 
 # Modules of compliance's core may use the kernel, the outbox, tenants, test clock time and
