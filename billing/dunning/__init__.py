@@ -1,0 +1,1 @@
+"""Dunning: what happens after a payment fails (see :mod:`billing.dunning.services`)."""
