@@ -76,10 +76,10 @@ class Quarter:
 
     @classmethod
     def parse(cls, text: str) -> Quarter:
-        """``2026-Q1`` → ``Quarter(2026, 1)``."""
-        year, sep, number = text.strip().upper().partition("-Q")
+        """``2026-Q1`` (or ``2026Q1``) → ``Quarter(2026, 1)``."""
+        year, sep, number = text.strip().upper().replace("-Q", "Q").partition("Q")
         if not sep or not year.isdigit() or not number.isdigit():
-            raise ValueError(f"not a quarter like 2026-Q1: {text!r}")
+            raise ValueError(f"not a quarter like 2026Q1 or 2026-Q1: {text!r}")
         return cls(int(year), int(number))
 
     @property
