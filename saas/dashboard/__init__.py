@@ -1,0 +1,1 @@
+"""The tenant dashboard: staff accounts (password + TOTP), roles, server-rendered pages."""
