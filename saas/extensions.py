@@ -39,9 +39,9 @@ def session() -> Session:
 
 def make_limiter() -> Limiter:
     """One limiter per app: its storage (memory or Redis) is bound at init_app."""
-    from saas.http.ratelimit import rate_limit_key
+    from saas.http.ratelimit import AppLimiter, rate_limit_key
 
-    return Limiter(key_func=rate_limit_key)
+    return AppLimiter(key_func=rate_limit_key)
 
 
 def configure_engine(engine: sa.Engine, *, app_role: str) -> None:

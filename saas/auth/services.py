@@ -1,7 +1,11 @@
 """API keys and OAuth clients: create, revoke, authenticate.
 
 Authentication looks a secret up before any tenant is known; that lookup is the one vetted
-cross-tenant read (`_lookup_unscoped`), after which the session is scoped to the key's tenant.
+cross-tenant read, after which the session is scoped to the key's tenant. On PostgreSQL it is
+one call of a `SECURITY DEFINER` function (migration 0012) that finds the credential by its
+exact hash and sets the transaction's tenant in the same round trip; the app role itself
+cannot read other tenants' credentials. SQLite has no row-level security: there the lookup is
+an unscoped ORM query (`_lookup_unscoped`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 from saas.auth import scopes as scope_rules
 from saas.auth.models import ApiKey, OAuthClient
 from saas.kernel import tenancy
+from saas.kernel.db import UTCDateTime
 from saas.kernel.errors import NotFoundError, UnauthenticatedError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.tenants.models import Tenant
@@ -42,22 +47,38 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _lookup_unscoped(session: Session, stmt: sa.Executable) -> sa.Row[Any] | None:
-    """Find a credential by its hash, across tenants (the row the statement selects).
+_FIND_API_KEY = sa.text("SELECT * FROM abowerk_find_api_key(:secret_hash)").columns(
+    sa.column("tenant_id", sa.String()),
+    sa.column("id", sa.String()),
+    sa.column("livemode", sa.Boolean()),
+    sa.column("scopes", sa.JSON()),
+    sa.column("revoked_at", UTCDateTime()),
+    sa.column("expires_at", UTCDateTime()),
+    sa.column("last_used_at", UTCDateTime()),
+    sa.column("tenant_status", sa.String()),
+)
+_FIND_OAUTH_CLIENT = sa.text("SELECT * FROM abowerk_find_oauth_client(:client_id)")
 
-    On PostgreSQL the RLS policies of the credential tables admit this only while
-    `abowerk.auth_lookup` is on, which this function sets for one statement.
-    """
-    conn = session.connection()
-    pg = conn.dialect.name == "postgresql"
-    if pg:
-        conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'on', true)")
-    try:
-        with tenancy.unscoped(session):
-            row = session.execute(stmt).first()
-    finally:
-        if pg:
-            conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'off', true)")
+
+def _on_postgres(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
+def _lookup_unscoped(session: Session, stmt: sa.Executable) -> sa.Row[Any] | None:
+    """Find a credential across tenants (the row the statement selects); SQLite only, where
+    no row-level security stands in the way. PostgreSQL goes through the functions above."""
+    with tenancy.unscoped(session):
+        return session.execute(stmt).first()
+
+
+def _found_in_tenant(session: Session, row: sa.Row[Any] | None) -> sa.Row[Any] | None:
+    """Scope the session to a credential's tenant; on PostgreSQL the lookup function has
+    already written the tenant into this transaction's setting."""
+    if row is not None:
+        if _on_postgres(session):
+            tenancy.note_tenant_set_by_database(session, row.tenant_id)
+        tenancy.set_tenant(session, row.tenant_id)
     return row
 
 
@@ -105,24 +126,28 @@ def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
 
 def authenticate_api_key(session: Session, secret: str, *, now: datetime) -> Principal:
     """One query on the hot path: the key and its tenant's status together."""
-    key = _lookup_unscoped(
-        session,
-        sa.select(
-            ApiKey.tenant_id,
-            ApiKey.id,
-            ApiKey.livemode,
-            ApiKey.scopes,
-            ApiKey.revoked_at,
-            ApiKey.expires_at,
-            ApiKey.last_used_at,
-            Tenant.status.label("tenant_status"),
+    secret_hash = hash_secret(secret)
+    if _on_postgres(session):
+        found = session.execute(_FIND_API_KEY, {"secret_hash": secret_hash}).first()
+    else:
+        found = _lookup_unscoped(
+            session,
+            sa.select(
+                ApiKey.tenant_id,
+                ApiKey.id,
+                ApiKey.livemode,
+                ApiKey.scopes,
+                ApiKey.revoked_at,
+                ApiKey.expires_at,
+                ApiKey.last_used_at,
+                Tenant.status.label("tenant_status"),
+            )
+            .join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.secret_hash == secret_hash),
         )
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.secret_hash == hash_secret(secret)),
-    )
+    key = _found_in_tenant(session, found)
     if key is None:
         raise UnauthenticatedError("the API key is not valid", code="invalid_api_key")
-    tenancy.set_tenant(session, key.tenant_id)
     if key.revoked_at is not None:
         raise UnauthenticatedError("the API key has been revoked", code="api_key_revoked")
     if key.expires_at is not None and key.expires_at <= now:
@@ -171,13 +196,18 @@ def create_oauth_client(
 
 
 def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
-    found = _lookup_unscoped(
-        session,
-        sa.select(OAuthClient.tenant_id, OAuthClient.id).where(OAuthClient.client_id == client_id),
-    )
+    if _on_postgres(session):
+        row = session.execute(_FIND_OAUTH_CLIENT, {"client_id": client_id}).first()
+    else:
+        row = _lookup_unscoped(
+            session,
+            sa.select(OAuthClient.tenant_id, OAuthClient.id).where(
+                OAuthClient.client_id == client_id
+            ),
+        )
+    found = _found_in_tenant(session, row)
     if found is None:
         return None
-    tenancy.set_tenant(session, found.tenant_id)
     return session.get(OAuthClient, (found.tenant_id, found.id))
 
 

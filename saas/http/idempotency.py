@@ -23,6 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Request, Response
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from saas.http.models import IdempotencyKey
@@ -71,74 +73,88 @@ def _where(claim: Claim) -> Any:
     )
 
 
-def begin(  # noqa: PLR0911  (one return per outcome of the claim)
+def begin(
     engine: sa.Engine, req: Request, claim: Claim, *, now: datetime
 ) -> tuple[Claim | None, Response | None]:
-    """Claim the key. Returns (claim, None) to go on, or (None, response) to answer at once."""
-    fingerprint = request_fingerprint(req)
-    try:
-        with engine.begin() as conn:
-            _set_pg_tenant(conn, claim.tenant_id)
-            conn.execute(
-                _table.insert().values(
-                    tenant_id=claim.tenant_id,
-                    id=new_id("idk"),
-                    livemode=claim.livemode,
-                    key=claim.key,
-                    request_method=req.method,
-                    request_path=req.path[:500],
-                    request_hash=fingerprint,
-                    status="in_progress",
-                    locked_until=now + LEASE,
-                    created_at=now,
-                    expires_at=now + RETENTION,
-                )
-            )
-        return claim, None
-    except sa.exc.IntegrityError:
-        pass  # the key exists: decide below, in a fresh transaction
-
+    """Claim the key in a transaction of its own. Returns (claim, None) to go on, or
+    (None, response) to answer at once."""
     with engine.begin() as conn:
         _set_pg_tenant(conn, claim.tenant_id)
-        stmt = sa.select(_table).where(_where(claim))
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).mappings().first()
-        if row is None:  # purged between our insert and this read; the client may retry
-            return None, _in_progress()
-        if row["expires_at"] <= now:
-            # an expired key is a new key: reuse the row for this request
-            conn.execute(
-                _table.update()
-                .where(_where(claim))
-                .values(
-                    request_method=req.method,
-                    request_path=req.path[:500],
-                    request_hash=fingerprint,
-                    status="in_progress",
-                    locked_until=now + LEASE,
-                    response_status=None,
-                    response_headers=None,
-                    response_body=None,
-                    created_at=now,
-                    expires_at=now + RETENTION,
-                )
-            )
-            return claim, None
-        if row["request_hash"] != fingerprint:
-            return None, problem(
-                422,
-                "idempotency_key_reused",
-                "Idempotency key reused",
-                "This Idempotency-Key was used with a different request; use a new key.",
-            )
-        if row["status"] == "completed":
-            return None, _replay(row)
-        if row["locked_until"] is not None and row["locked_until"] > now:
-            return None, _in_progress()
-        # the first request died without finishing: its writes never committed; take over
-        conn.execute(_table.update().where(_where(claim)).values(locked_until=now + LEASE))
+        return claim_on(conn, req, claim, now=now)
+
+
+def claim_on(  # noqa: PLR0911  (one return per outcome of the claim)
+    conn: sa.Connection, req: Request, claim: Claim, *, now: datetime
+) -> tuple[Claim | None, Response | None]:
+    """Claim the key within the connection's transaction, whose tenant setting is already
+    the claim's; the caller commits right after, so a concurrent duplicate sees the claim.
+
+    `ON CONFLICT DO NOTHING` rather than catching the unique violation: on PostgreSQL an
+    error would abort the whole transaction, and the request's transaction (which has just
+    authenticated the caller) carries the claim to save a round trip and a pool checkout.
+    """
+    fingerprint = request_fingerprint(req)
+    insert = sqlite_insert(_table) if conn.dialect.name == "sqlite" else pg_insert(_table)
+    inserted = conn.execute(
+        insert.values(
+            tenant_id=claim.tenant_id,
+            id=new_id("idk"),
+            livemode=claim.livemode,
+            key=claim.key,
+            request_method=req.method,
+            request_path=req.path[:500],
+            request_hash=fingerprint,
+            status="in_progress",
+            locked_until=now + LEASE,
+            created_at=now,
+            expires_at=now + RETENTION,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
+        .returning(_table.c.id)
+    ).first()
+    if inserted is not None:
         return claim, None
+
+    # the key exists (a concurrent insert of it has committed: ON CONFLICT waited for it)
+    stmt = sa.select(_table).where(_where(claim))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:  # purged between our insert and this read; the client may retry
+        return None, _in_progress()
+    if row["expires_at"] <= now:
+        # an expired key is a new key: reuse the row for this request
+        conn.execute(
+            _table.update()
+            .where(_where(claim))
+            .values(
+                request_method=req.method,
+                request_path=req.path[:500],
+                request_hash=fingerprint,
+                status="in_progress",
+                locked_until=now + LEASE,
+                response_status=None,
+                response_headers=None,
+                response_body=None,
+                created_at=now,
+                expires_at=now + RETENTION,
+            )
+        )
+        return claim, None
+    if row["request_hash"] != fingerprint:
+        return None, problem(
+            422,
+            "idempotency_key_reused",
+            "Idempotency key reused",
+            "This Idempotency-Key was used with a different request; use a new key.",
+        )
+    if row["status"] == "completed":
+        return None, _replay(row)
+    if row["locked_until"] is not None and row["locked_until"] > now:
+        return None, _in_progress()
+    # the first request died without finishing: its writes never committed; take over
+    conn.execute(_table.update().where(_where(claim)).values(locked_until=now + LEASE))
+    return claim, None
 
 
 def _in_progress() -> Response:

@@ -2,7 +2,8 @@
 
 Every response carries `X-Request-Id` (taken from the caller when it is a sane token, so a
 load balancer's id flows through, otherwise generated) and every log line carries it too.
-Log lines hold ids and codes, never personal data: e-mails and names stay out of logs.
+Log lines hold ids and codes, never personal data: e-mails and names stay out of logs, and so
+do credentials in URLs (a download token in the path is logged as `[redacted]`).
 
 Trace context (W3C Trace Context, https://www.w3.org/TR/trace-context/), so that logs can be
 joined with traces once a proxy, a client or an OpenTelemetry collector produces them:
@@ -68,6 +69,10 @@ _TRACEPARENT = re.compile(
     r"-(?P<flags>[0-9a-f]{2})(?P<rest>-.*)?$"
 )
 UNMATCHED_ENDPOINT = "<unmatched>"  # 404s and 405s: one label value, whatever the path
+# URL parts that are credentials (the single-use GDPR export link, portal links): whoever
+# reads the log must not be able to use an unspent one
+_CREDENTIAL_ARG = re.compile(r"token|secret", re.IGNORECASE)
+REDACTED = "[redacted]"
 access_log = logging.getLogger("abowerk.access")
 
 
@@ -145,6 +150,15 @@ def configure_logging(level: str) -> None:
         logger.propagate = True  # pytest's caplog sees the records too
 
 
+def loggable_path() -> str:
+    """The request path, with path parameters that are credentials replaced by REDACTED."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and value and _CREDENTIAL_ARG.search(name):
+            path = path.replace(value, REDACTED)
+    return path
+
+
 def _endpoint_label() -> str:
     rule = request.url_rule
     return rule.rule if rule is not None else UNMATCHED_ENDPOINT
@@ -186,7 +200,7 @@ def init_app(app: Flask) -> None:
             extra={
                 "fields": {
                     "method": request.method,
-                    "path": request.path,
+                    "path": loggable_path(),
                     "status": response.status_code,
                     "duration_ms": round(duration * 1000, 2) if duration is not None else None,
                 }

@@ -2,6 +2,12 @@
 
 A response below 400 commits (with the idempotency record, when there is one); anything else
 rolls back, so an error never leaves half a write behind.
+
+A database that fails mid-request (the connection cut, PostgreSQL restarted, a lock or
+serialization timeout) is answered 503 `database_unavailable` with `Retry-After`, like a
+failed commit: nothing of the request was kept, and its Idempotency-Key is released, so the
+client can simply retry. The pool discards the broken connection; its next checkout is
+checked with a ping first (`pool_pre_ping`).
 """
 
 from __future__ import annotations
@@ -35,9 +41,12 @@ def _claim_idempotency_key() -> Response | None:
         )
     principal = g.principal
     claim = idempotency.Claim(principal.tenant_id, principal.livemode, key)
-    # the authentication step may have written last_used_at: keep it, then claim the key
-    db.session().commit()
-    granted, response = idempotency.begin(db.engine, request, claim, now=utcnow())
+    # the claim joins the authentication's transaction, whose tenant setting is already the
+    # caller's, and commits with it (with last_used_at, if that was written); the view's
+    # work then runs in a transaction of its own
+    session = db.session()
+    granted, response = idempotency.claim_on(session.connection(), request, claim, now=utcnow())
+    session.commit()
     g.idempotency_claim = granted
     return response
 
@@ -79,6 +88,22 @@ def _commit_or_rollback(response: Response) -> Response:
     return response
 
 
+def _database_unavailable(err: sa.exc.OperationalError) -> Response:
+    log.warning(
+        "database error during the request",
+        extra={"fields": {"connection_invalidated": err.connection_invalidated}},
+        exc_info=True,
+    )
+    return problem(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        "Try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_claim_idempotency_key)
     app.after_request(_commit_or_rollback)
+    app.register_error_handler(sa.exc.OperationalError, _database_unavailable)

@@ -9,6 +9,12 @@ the session's tenant on flush, and one carrying a different tenant is refused.
 On PostgreSQL the same tenant is written into the transaction-local setting
 `abowerk.tenant_id` at the start of every transaction; the row-level security policies of the
 migrations compare against it, so even raw SQL that forgot its WHERE clause sees one tenant.
+
+Each `set_config` is a round trip, so the session remembers which tenant the current
+transaction's setting holds and writes it only when it changes. A transaction begun without a
+tenant writes nothing: the setting is only ever set transaction-locally, so outside of that it
+is unset or empty, and matches no row, exactly as an explicit empty value would. A rolled-back
+savepoint may have undone a change, so after one the setting is written again.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ TENANT_KEY = "abowerk.tenant_id"
 LIVEMODE_KEY = "abowerk.livemode"
 UNSCOPED_KEY = "abowerk.unscoped"
 PG_TENANT_SETTING = "abowerk.tenant_id"
+# the tenant the current transaction's PostgreSQL setting holds ("" = none); absent = unknown
+_APPLIED_KEY = "abowerk.pg_tenant_applied"
+_OPTIONS_KEY = "abowerk.scope_options"
 
 
 def set_tenant(
@@ -36,9 +45,16 @@ def set_tenant(
     real = session() if isinstance(session, scoped_session) else session
     real.info[TENANT_KEY] = tenant_id
     real.info[LIVEMODE_KEY] = livemode
-    if real.in_transaction():
+    if real.in_transaction() and real.info.get(_APPLIED_KEY) != (tenant_id or ""):
         # the transaction already began under another (or no) tenant: update the RLS setting now
-        _apply_pg_setting(real.connection(), tenant_id)
+        _apply_pg_setting(real, real.connection(), tenant_id)
+
+
+def note_tenant_set_by_database(session: Session, tenant_id: str) -> None:
+    """Record that a statement of the current transaction has already set the PostgreSQL
+    tenant setting to `tenant_id` (the credential lookup functions of migration 0012 do), so
+    that `set_tenant` with the same tenant costs no further round trip."""
+    session.info[_APPLIED_KEY] = tenant_id
 
 
 def current_tenant(session: Session) -> str:
@@ -68,11 +84,12 @@ def unscoped(session: Session) -> Iterator[None]:
         session.info[UNSCOPED_KEY] = previous
 
 
-def _apply_pg_setting(connection: sa.Connection, tenant_id: str | None) -> None:
+def _apply_pg_setting(session: Session, connection: sa.Connection, tenant_id: str | None) -> None:
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             "SELECT set_config(%(k)s, %(v)s, true)", {"k": PG_TENANT_SETTING, "v": tenant_id or ""}
         )
+    session.info[_APPLIED_KEY] = tenant_id or ""
 
 
 def _touches_tenant_owned(state: ORMExecuteState) -> bool:
@@ -95,19 +112,30 @@ def _scope_statement(state: ORMExecuteState) -> None:
             "query on a tenant-owned model without a tenant in context: "
             + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
         )
+    livemode = session.info.get(LIVEMODE_KEY)
+    state.statement = state.statement.options(*_scope_options(session, tenant_id, livemode))
+
+
+def _scope_options(session: Session, tenant_id: str, livemode: bool | None) -> tuple[Any, ...]:
+    """The loader criteria for one tenant and mode, built once per session and reused by
+    every statement (building them is most of the cost of scoping a statement)."""
+    cached = session.info.get(_OPTIONS_KEY)
+    if cached is not None and cached[0] == (tenant_id, livemode):
+        return cached[1]  # type: ignore[no-any-return]
     options: list[Any] = [
         with_loader_criteria(
             TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
         )
     ]
-    livemode = session.info.get(LIVEMODE_KEY)
     if livemode is not None:
         options.append(
             with_loader_criteria(
                 HasLivemode, lambda cls: cls.livemode == livemode, include_aliases=True
             )
         )
-    state.statement = state.statement.options(*options)
+    built = tuple(options)
+    session.info[_OPTIONS_KEY] = ((tenant_id, livemode), built)
+    return built
 
 
 def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
@@ -131,7 +159,18 @@ def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> Non
 
 
 def _after_begin(session: Session, transaction: Any, connection: sa.Connection) -> None:
-    _apply_pg_setting(connection, session.info.get(TENANT_KEY))
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id:
+        _apply_pg_setting(session, connection, tenant_id)
+    else:
+        # nothing to write: a transaction starts with the setting unset (see the docstring)
+        session.info[_APPLIED_KEY] = ""
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        # a savepoint rolled back undoes a set_config made inside it: do not trust the record
+        session.info.pop(_APPLIED_KEY, None)
 
 
 def install(session_class: type[Session]) -> None:
@@ -141,3 +180,4 @@ def install(session_class: type[Session]) -> None:
     event.listen(session_class, "do_orm_execute", _scope_statement)
     event.listen(session_class, "before_flush", _stamp_new_rows)
     event.listen(session_class, "after_begin", _after_begin)
+    event.listen(session_class, "after_transaction_end", _after_transaction_end)

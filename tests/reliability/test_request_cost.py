@@ -1,0 +1,209 @@
+"""What an authenticated request costs, and that the cheaper path keeps every wall standing.
+
+On PostgreSQL a read by id is two statements and the commit: the credential lookup (the
+`SECURITY DEFINER` function of migration 0012, which also sets the transaction's tenant) and
+the query itself; an `Idempotency-Key` claim rides in the authentication's transaction. The
+tests below pin those counts (a regression would bring the round trips back, docs/benchmarks.md)
+and show that the function opens no door: the app role still sees no other tenant's
+credentials, an unknown secret sets no tenant, and a known one sets it for its own
+transaction only. The session writes the tenant setting only when it changes, and writes it
+again after a rolled-back savepoint (which undoes a change made inside it). With Redis, the
+rate-limit headers come from the counters' increments (saas.http.ratelimit) and still count
+down.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from saas.app import create_app
+from saas.auth.services import hash_secret
+from saas.extensions import db
+from saas.kernel import tenancy
+from tests.api.test_catalog import create_price
+from tests.api.test_subscriptions import create_subscription
+from tests.conftest import CUSTOMER, IN_CI, POSTGRES_ONLY, TenantCtx, make_environ
+
+REDIS_URL = os.environ.get("ABOWERK_TEST_REDIS_URL", "")
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split())[:60])
+
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+        sa.event.remove(engine, "commit", commit)
+
+
+@POSTGRES_ONLY
+def test_read_by_id_is_two_statements_and_a_commit_when_authenticated_on_postgres(
+    app: Flask, client: FlaskClient, tenant: TenantCtx
+) -> None:
+    customer = client.post("/v1/customers", json=CUSTOMER, headers=tenant.headers).json["id"]
+    with statements(app) as seen:
+        resp = client.get(f"/v1/customers/{customer}", headers=tenant.headers)
+    assert resp.status_code == 200
+    assert len(seen) == 3, seen
+    assert seen[0].startswith("SELECT * FROM abowerk_find_api_key(")
+    assert seen[1].startswith("SELECT customers.")
+    assert seen[2] == "COMMIT"
+
+
+@POSTGRES_ONLY
+def test_idempotency_claim_joins_the_authentication_transaction_when_a_key_is_sent(
+    app: Flask, client: FlaskClient, tenant: TenantCtx
+) -> None:
+    sub = create_subscription(client, tenant, create_price(client, tenant, per_seat=True)["id"])
+    headers = {**tenant.headers, "Idempotency-Key": "cost-1"}
+    body = {"quantity": 2, "proration": "immediate"}
+    with statements(app) as seen:
+        resp = client.post(f"/v1/subscriptions/{sub['id']}/change", json=body, headers=headers)
+    assert resp.status_code == 200, resp.json
+    # the claim, committed with the authentication, before any of the view's statements
+    assert seen[0].startswith("SELECT * FROM abowerk_find_api_key(")
+    assert seen[1].startswith("INSERT INTO idempotency_keys")
+    assert seen[2] == "COMMIT"
+    # the view's own transaction sets its tenant once, then works (what follows its commit
+    # is the tests' inline background work)
+    view = seen[3 : seen.index("COMMIT", 3)]
+    assert view[0].startswith("SELECT set_config(")
+    assert not any(s.startswith("SELECT set_config(") for s in view[1:]), view
+
+
+@POSTGRES_ONLY
+def test_app_role_sees_no_other_tenants_credentials_when_the_old_lookup_switch_is_set(
+    app: Flask, tenant: TenantCtx, other_tenant: TenantCtx
+) -> None:
+    with app.app_context(), db.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT set_config('abowerk.auth_lookup', 'on', true)")
+        assert conn.execute(sa.text("SELECT count(*) FROM api_keys")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM oauth_clients")).scalar() == 0
+        conn.exec_driver_sql(
+            "SELECT set_config('abowerk.tenant_id', %(t)s, true)", {"t": tenant.tenant_id}
+        )
+        ids = conn.execute(sa.text("SELECT tenant_id FROM api_keys")).scalars().all()
+        assert set(ids) == {tenant.tenant_id}
+
+
+@POSTGRES_ONLY
+def test_lookup_function_sets_the_keys_tenant_for_its_transaction_only_when_the_hash_matches(
+    app: Flask, tenant: TenantCtx
+) -> None:
+    setting = sa.text("SELECT current_setting('abowerk.tenant_id', true)")
+    find = sa.text("SELECT tenant_id FROM abowerk_find_api_key(:h)")
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.execute(find, {"h": hash_secret("sk_test_unknown")}).all() == []
+        assert conn.execute(setting).scalar() in (None, "")
+        assert conn.execute(sa.text("SELECT count(*) FROM customers")).scalar() == 0
+        conn.rollback()
+        found = conn.execute(find, {"h": hash_secret(tenant.api_key)}).scalar()
+        assert found == tenant.tenant_id
+        assert conn.execute(setting).scalar() == tenant.tenant_id
+        conn.rollback()
+        assert conn.execute(setting).scalar() in (None, "")  # gone with the transaction
+
+
+@POSTGRES_ONLY
+def test_lookup_functions_run_with_a_fixed_search_path_and_only_for_the_app_role(
+    owner_engine: sa.Engine,
+) -> None:
+    with owner_engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT p.proname, p.prosecdef, p.proconfig, "
+                "has_function_privilege('public', p.oid, 'EXECUTE') AS public_may "
+                "FROM pg_proc p WHERE p.proname LIKE 'abowerk_find_%'"
+            )
+        ).all()
+    assert {r.proname for r in rows} == {"abowerk_find_api_key", "abowerk_find_oauth_client"}
+    for row in rows:
+        assert row.prosecdef is True
+        assert row.proconfig == ["search_path=pg_catalog, pg_temp"]
+        assert row.public_may is False
+
+
+@pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="set ABOWERK_TEST_REDIS_URL")
+def test_rate_limit_headers_count_down_from_the_increments_when_counters_are_in_redis(
+    app: Flask, database_url: str, tmp_path: Path, tenant: TenantCtx
+) -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # a dedicated test database number
+    limited = create_app(
+        {
+            "ENVIRON": make_environ(
+                database_url,
+                tmp_path,
+                ABOWERK_REDIS_URL=REDIS_URL,
+                ABOWERK_RATE_LIMIT="5 per minute;1000 per hour",
+            )
+        }
+    )
+    try:
+        client = limited.test_client()
+        seen = []
+        for _ in range(6):
+            resp = client.get("/v1/customers", headers=tenant.headers)
+            seen.append(
+                (
+                    resp.status_code,
+                    resp.headers.get("X-RateLimit-Limit"),
+                    resp.headers.get("X-RateLimit-Remaining"),
+                )
+            )
+            reset = int(resp.headers["X-RateLimit-Reset"])
+            assert 0 < reset - int(time.time()) <= 61
+        assert seen == [
+            (200, "5", "4"),
+            (200, "5", "3"),
+            (200, "5", "2"),
+            (200, "5", "1"),
+            (200, "5", "0"),
+            (429, "5", "0"),
+        ]
+    finally:
+        with limited.app_context():
+            db.engine.dispose()
+
+
+@POSTGRES_ONLY
+def test_tenant_setting_is_written_again_when_a_savepoint_that_changed_it_rolled_back(
+    app: Flask, tenant: TenantCtx, other_tenant: TenantCtx
+) -> None:
+    setting = sa.text("SELECT current_setting('abowerk.tenant_id', true)")
+    with app.app_context():
+        session = db.session
+        tenancy.set_tenant(session, tenant.tenant_id)
+        assert session.execute(setting).scalar() == tenant.tenant_id
+        savepoint = session.begin_nested()
+        tenancy.set_tenant(session, other_tenant.tenant_id)
+        assert session.execute(setting).scalar() == other_tenant.tenant_id
+        savepoint.rollback()  # PostgreSQL puts the setting back to the first tenant
+        assert session.execute(setting).scalar() == tenant.tenant_id
+        tenancy.set_tenant(session, other_tenant.tenant_id)  # so this must write it again
+        assert session.execute(setting).scalar() == other_tenant.tenant_id
+        session.rollback()
+        db.session.remove()
