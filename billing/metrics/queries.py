@@ -517,3 +517,25 @@ def reconcile_ledger(
         customers=len({c for c, _ in state_now} | {c for c, _ in ledger_now}),
         differences=differences,
     )
+
+
+def reconcile(
+    session: Session, tenant_id: str, livemode: bool, first: Month, last: Month, *, check: str
+) -> Reconciliation:
+    """`check` is `ledger_vs_state`, `mrr_vs_invoices` or `both` (one report, both lists)."""
+    from billing.metrics.invoiced import reconcile_invoices  # it builds on this module
+
+    parts = []
+    if check in ("both", "ledger_vs_state"):
+        parts.append(reconcile_ledger(session, tenant_id, livemode, first, last))
+    if check in ("both", "mrr_vs_invoices"):
+        parts.append(reconcile_invoices(session, tenant_id, livemode, first, last))
+    if not parts:
+        raise ValueError(f"no such reconciliation: {check!r}")
+    return Reconciliation(
+        first=first,
+        last=last,
+        month_ends=parts[0].month_ends,
+        customers=max(p.customers for p in parts),
+        differences=[d for p in parts for d in p.differences],
+    )

@@ -26,11 +26,18 @@ excluding VAT and one-off charges. Causes:
   an activation or a resume) are charged by days, not as a whole period;
 - `mrr_rounding`: MRR is rounded to the minor unit per month, so a period of k months may
   differ by up to k/2 minor units (a yearly 490.00 is 40.83 a month, 489.96 a year);
-- `missing_invoice`: MRR expects an invoice the month has none of;
+- `credit_note`: a credit note (other than the one a proration credit makes) gave part of a
+  recurring charge back;
+- `uncollectible`: the recurring charge is on an invoice that was voided or written off as
+  uncollectible, so it is not revenue;
+- `missing_invoice`: MRR expects an invoice the month has none of (the period's charge is not
+  invoiced yet: the next billing run invoices it);
 - `invoiced_without_mrr`: recurring amounts invoiced while the MRR expects none;
 - `unexplained`: the rest.
 
-The invoice side is an interface for now: the billing issue wires finalized invoices to it.
+Trials and pauses need no cause: their MRR is 0 and nothing recurring is invoiced. An annual
+prepayment is expected whole in its renewal month (12 × MRR), so it differs only by
+`mrr_rounding`. The invoice side is read by `billing.metrics.invoiced`.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ class Cause(StrEnum):
     PRORATION = "proration"
     PARTIAL_PERIOD = "partial_period"
     MRR_ROUNDING = "mrr_rounding"
+    CREDIT_NOTE = "credit_note"
+    UNCOLLECTIBLE = "uncollectible"
     MISSING_INVOICE = "missing_invoice"
     INVOICED_WITHOUT_MRR = "invoiced_without_mrr"
     UNEXPLAINED = "unexplained"
@@ -144,7 +153,9 @@ class ExpectedBilling:
 @dataclass(frozen=True, slots=True)
 class InvoicedRecurring:
     """Net recurring amounts on a customer's finalized invoices of a month (excluding VAT and
-    one-off charges): whole periods, part periods, and proration lines (credits negative)."""
+    one-off charges): whole periods on invoices that stand (open or paid), part periods,
+    proration lines (credits negative), credit notes (negative) and whole periods on invoices
+    voided or written off (`written_off`, positive)."""
 
     customer_id: str
     currency: str
@@ -152,6 +163,8 @@ class InvoicedRecurring:
     recurring: int
     partial: int = 0
     proration: int = 0
+    credited: int = 0
+    written_off: int = 0
 
 
 def reconcile_mrr_to_invoices(
@@ -173,7 +186,8 @@ def reconcile_mrr_to_invoices(
         recurring = sum(i.recurring for i in rows)
         partial = sum(i.partial for i in rows)
         proration = sum(i.proration for i in rows)
-        total = recurring + partial + proration
+        credited = sum(i.credited for i in rows)
+        written_off = sum(i.written_off for i in rows)
 
         def line(cause: Cause, expected_: int, actual: int, detail: str = "") -> None:
             differences.append(
@@ -194,19 +208,23 @@ def reconcile_mrr_to_invoices(
             if exp != 0:
                 line(Cause.MISSING_INVOICE, exp, 0, f"{months} month(s) of MRR not invoiced")
             continue
-        if exp == 0 and months == 0:
-            if total != 0:
-                line(Cause.INVOICED_WITHOUT_MRR, 0, total)
-            continue
-        if proration:
-            line(Cause.PRORATION, 0, proration)
-        if partial:
-            line(Cause.PARTIAL_PERIOD, 0, partial)
-        rest = recurring - exp
+        for cause, amount in (
+            (Cause.PRORATION, proration),
+            (Cause.PARTIAL_PERIOD, partial),
+            (Cause.CREDIT_NOTE, credited),
+        ):
+            if amount:
+                line(cause, 0, amount)
+        if written_off:
+            line(Cause.UNCOLLECTIBLE, written_off, 0, "invoice voided or uncollectible")
+        billed = recurring + written_off
+        rest = billed - exp
         if rest == 0:
             continue
-        if 2 * abs(rest) <= months:
-            line(Cause.MRR_ROUNDING, exp, recurring, f"at most ½ minor unit × {months} month(s)")
+        if exp == 0 and months == 0:
+            line(Cause.INVOICED_WITHOUT_MRR, 0, billed)
+        elif 2 * abs(rest) <= months:
+            line(Cause.MRR_ROUNDING, exp, billed, f"at most ½ minor unit × {months} month(s)")
         else:
-            line(Cause.UNEXPLAINED, exp, recurring)
+            line(Cause.UNEXPLAINED, exp, billed)
     return differences

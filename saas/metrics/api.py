@@ -35,6 +35,7 @@ from saas.metrics.schemas import (
     CohortReportSchema,
     DifferenceSchema,
     MetricsArgs,
+    ReconciliationArgs,
     ReconciliationSchema,
     ReportSchema,
     TableArgs,
@@ -389,17 +390,19 @@ class CohortsReport(MethodView):
 
 @blp.route("/reconciliation")
 class Reconciliation(MethodView):
-    @blp.arguments(TableArgs, location="query")
+    @blp.arguments(ReconciliationArgs, location="query")
     @blp.response(200, ReconciliationSchema)
     @_with_other_formats("Reconciliation")
     @blp.problems(*_PROBLEMS)
     @requires("metrics", "read")
     def get(self, args: dict[str, Any]) -> Any:
-        """Ledger vs. state: one line per difference between the ledger's MRR and the MRR
-        recomputed from the subscriptions at each month end (and today), with its cause."""
+        """One line per difference, with its cause. Ledger vs. state: the ledger's MRR against
+        the MRR recomputed from the subscriptions at each month end (and today). MRR vs.
+        invoices: what the MRR implies is invoiced per customer and month against the
+        finalized invoices and credit notes (docs/metrics.md)."""
         tenant_id, livemode, tenant = _context()
         first, last = _range(args, ZoneInfo(tenant.timezone))
-        result = queries.reconcile_ledger(session(), tenant_id, livemode, first, last)
+        result = queries.reconcile(session(), tenant_id, livemode, first, last, check=args["check"])
         lines: list[dict[str, Any]] = [
             {
                 "check": d.check.value,

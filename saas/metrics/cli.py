@@ -4,9 +4,9 @@ the operator commands on the ledger.
 - `abowerk metrics movements [FILE] --from YYYY-MM --to YYYY-MM [--timezone Z]`: no database;
 - `abowerk metrics rebuild [--tenant ID]`: rebuild the MRR movement ledger from the
   subscription history, one transaction per tenant (every active tenant without --tenant);
-- `abowerk metrics reconcile --tenant ID [--from YYYY-MM] [--to YYYY-MM] [--mode live|test|both]`:
-  the ledger-vs-state reconciliation as JSON lines, one per difference, then a summary line;
-  exit status 1 when a difference is unexplained.
+- `abowerk metrics reconcile --tenant ID [--from YYYY-MM] [--to YYYY-MM] [--mode live|test|both]
+  [--check both|ledger_vs_state|mrr_vs_invoices]`: the reconciliations as JSON lines, one per
+  difference, then a summary line; exit status 1 when a difference is unexplained.
 """
 
 from __future__ import annotations
@@ -84,12 +84,20 @@ def _default_range(session: Any, tenant_id: str, zone: ZoneInfo) -> tuple[Month,
 @click.option(
     "--mode", type=click.Choice(["live", "test", "both"]), default="both", show_default=True
 )
+@click.option(
+    "--check",
+    type=click.Choice(["both", "ledger_vs_state", "mrr_vs_invoices"]),
+    default="both",
+    show_default=True,
+    help="The ledger against the subscriptions' state, the MRR against invoices, or both.",
+)
 @with_appcontext
 def reconcile_command(
-    tenant_id: str, first_text: str | None, last_text: str | None, mode: str
+    tenant_id: str, first_text: str | None, last_text: str | None, mode: str, check: str
 ) -> None:
-    """Reconcile the ledger with the subscriptions' state at every month end."""
-    from billing.metrics.queries import reconcile_ledger
+    """Reconcile the MRR ledger with the subscriptions' state at every month end and with the
+    finalized invoices and credit notes of every month."""
+    from billing.metrics.queries import reconcile
     from billing.metrics.services import tenant_zone
 
     session = _session()
@@ -104,7 +112,7 @@ def reconcile_command(
         raise click.BadParameter(str(exc)) from None
     unexplained = 0
     for livemode in {"live": [True], "test": [False], "both": [False, True]}[mode]:
-        result = reconcile_ledger(session, tenant_id, livemode, first, last)
+        result = reconcile(session, tenant_id, livemode, first, last, check=check)
         for d in result.differences:
             click.echo(json.dumps(difference_json(d) | {"livemode": livemode}))
         click.echo(

@@ -46,6 +46,17 @@ class TableArgs(MetricsArgs):
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv"]))
 
 
+class ReconciliationArgs(TableArgs):
+    check = ma.fields.String(
+        load_default="both",
+        validate=ma.validate.OneOf(["both", "ledger_vs_state", "mrr_vs_invoices"]),
+        metadata={
+            "description": "Which reconciliation: the ledger against the subscriptions' "
+            "state, the MRR against finalized invoices and credit notes, or both."
+        },
+    )
+
+
 class CohortArgs(MetricsArgs):
     measure = ma.fields.String(
         load_default="customers",

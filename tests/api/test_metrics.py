@@ -215,9 +215,18 @@ def test_year_of_changes_gives_hand_computed_movements_and_reconciles_when_repor
     }
 
     # ledger vs. state: nothing at any month end of the year, nor today
-    recon = _ok(client.get(f"/v1/metrics/reconciliation?{YEAR}", headers=headers))
+    recon = _ok(
+        client.get(f"/v1/metrics/reconciliation?{YEAR}&check=ledger_vs_state", headers=headers)
+    )
     assert (recon["month_ends"], recon["customers"]) == (12, 9)
     assert (recon["differences"], recon["unexplained"], recon["lines"]) == (0, 0, [])
+    # both reconciliations: the ledger's lines (none) and MRR vs. invoices, where every
+    # difference of the year has a named cause
+    both = _ok(client.get(f"/v1/metrics/reconciliation?{YEAR}", headers=headers))
+    assert both["lines"], "the periods of the year are compared with the invoices"
+    assert {line["check"] for line in both["lines"]} == {"mrr_vs_invoices"}
+    assert both["unexplained"] == 0
+    assert all(line["explained"] for line in both["lines"])
 
     # the ledger kept incrementally is the ledger rebuilt set-based from the history
     incremental = _ledger(app, tenant.tenant_id)

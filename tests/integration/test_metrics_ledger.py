@@ -133,7 +133,7 @@ def _scenario(client: FlaskClient, tenant: TenantCtx) -> Shop:
 def _reconcile(app: Flask, tenant: TenantCtx) -> tuple[int, list[dict[str, Any]]]:
     result = app.test_cli_runner().invoke(
         args=["metrics", "reconcile", "--tenant", tenant.tenant_id, "--from", "2025-01",
-              "--to", "2025-04", "--mode", "test"]
+              "--to", "2025-04", "--mode", "test", "--check", "ledger_vs_state"]
     )  # fmt: skip
     return result.exit_code, [json.loads(line) for line in result.output.splitlines()]
 

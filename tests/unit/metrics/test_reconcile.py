@@ -99,3 +99,32 @@ def test_paused_month_expects_nothing_when_mrr_is_zero() -> None:
     assert (
         reconcile_mrr_to_invoices([], [InvoicedRecurring("c1", "EUR", MAR, 0, proration=0)]) == []
     )
+
+
+def test_credit_note_and_written_off_invoice_are_named_when_recurring_matches_mrr() -> None:
+    lines = reconcile_mrr_to_invoices(
+        [_expect(JAN, 4900), _expect(FEB, 4900)],
+        [
+            InvoicedRecurring("c1", "EUR", JAN, recurring=4900, credited=-1000),
+            InvoicedRecurring("c1", "EUR", FEB, recurring=0, written_off=4900),
+        ],
+    )
+    assert [(str(d.month), d.cause, d.difference, d.explained) for d in lines] == [
+        ("2025-01", Cause.CREDIT_NOTE, -1000, True),
+        ("2025-02", Cause.UNCOLLECTIBLE, -4900, True),
+    ]
+
+
+def test_proration_in_a_month_without_a_period_start_is_proration_not_unexplained() -> None:
+    # an upgrade on 11 Feb of a subscription renewing on the 1st: the month has no period start
+    (line,) = reconcile_mrr_to_invoices(
+        [], [InvoicedRecurring("c1", "EUR", FEB, 0, proration=2032)]
+    )
+    assert (line.cause, line.difference, line.explained) == (Cause.PRORATION, 2032, True)
+
+
+def test_recurring_beyond_mrr_is_unexplained_when_periods_expect_some() -> None:
+    (line,) = reconcile_mrr_to_invoices(
+        [_expect(JAN, 4900)], [InvoicedRecurring("c1", "EUR", JAN, recurring=9800)]
+    )
+    assert (line.cause, line.difference, line.explained) == (Cause.UNEXPLAINED, 4900, False)
