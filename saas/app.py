@@ -38,8 +38,17 @@ API_BLUEPRINTS = (
     "billing.sellers.api",
     "billing.invoices.api",
     "billing.invoices.credit_notes_api",
+    "billing.payments.api",
+    "billing.payments.inbound_api",
+    "billing.dunning.api",
+    "saas.consents.api",
+    "billing.runs.api",
     "saas.metrics.api",
+    "billing.taxreports.api",
+    "saas.portal.api",
 )
+# server-rendered pages (customer portal, tenant dashboard): each module's `register(app)`
+PAGE_MODULES = ("saas.portal.views", "saas.dashboard.views")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -91,6 +100,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(importlib.import_module(module_name).blp)
     server = oauth.init_app(app)
     _register_oauth_routes(app, server)
+    for module_name in PAGE_MODULES:
+        importlib.import_module(module_name).register(app)
     app.register_blueprint(health_blp)
     limiter.exempt(health_blp)
     http_metrics.init_app(app, limiter)  # /metrics: no API key, no rate limit

@@ -1,7 +1,8 @@
 """The `abowerk` command: Flask's CLI bound to the app factory, plus operator commands.
 
 `abowerk db upgrade` (Flask-Migrate), `abowerk tenants create`, `abowerk keys create|revoke|list`,
-`abowerk oauth-clients create|revoke`, `abowerk demo`, `abowerk tax ...`, `abowerk metrics ...`.
+`abowerk oauth-clients create|revoke`, `abowerk demo`, `abowerk tax ...`, `abowerk metrics ...`,
+`abowerk staff create|list`.
 """
 
 from __future__ import annotations
@@ -370,8 +371,10 @@ def _require_tenant(session: Any, tenant_id: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from billing.runs.cli import billing_cli
+    from billing.taxreports.cli import tax_cli  # tax.cli's commands + the ledger reports
+    from saas.dashboard.cli import staff_cli
     from saas.metrics.cli import metrics_cli
-    from tax.cli import tax_cli
 
     for command in (
         tenants_cli,
@@ -384,6 +387,8 @@ def register_commands(app: Flask) -> None:
         secrets_cli,
         tax_cli,
         metrics_cli,
+        billing_cli,
+        staff_cli,
     ):
         app.cli.add_command(command)
 

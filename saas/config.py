@@ -16,8 +16,18 @@
 - ABOWERK_TASKS_IMMEDIATE (unset): run background tasks inline (tests, debugging).
 - ABOWERK_LOG_LEVEL (INFO).
 - ABOWERK_METRICS_TOKEN (unset): bearer token that `/metrics` then requires.
+- ABOWERK_STRIPE_API_BASE (unset: https://api.stripe.com): where the Stripe gateways send
+  their requests (tests: a localstripe process).
 - ABOWERK_ERASURE_LEDGER_URL (sqlite:///<VAR_DIR>/erasure-ledger.sqlite3): the GDPR erasure
   ledger, a store apart from the main database that survives its restores.
+- ABOWERK_SMTP_HOST (unset): the SMTP server the worker sends the outbox's e-mails through;
+  unset keeps them queued. ABOWERK_SMTP_PORT (587), ABOWERK_SMTP_USERNAME and
+  ABOWERK_SMTP_PASSWORD (unset: no login), ABOWERK_SMTP_STARTTLS (true), ABOWERK_MAIL_FROM
+  (abowerk@localhost): the envelope and header sender.
+- ABOWERK_VIES_URL (unset: the European Commission's VIES REST endpoint): where the portal
+  checks VAT IDs (tests: a local stand-in).
+- ABOWERK_COOKIES_SECURE (true): portal and dashboard cookies carry `Secure`; browsers accept
+  that on http://localhost too, so only a plain-HTTP server on another host needs `false`.
 """
 
 from __future__ import annotations
@@ -50,6 +60,15 @@ class Settings:
     tasks_immediate: bool
     metrics_token: str | None = None
     erasure_ledger_url: str | None = None
+    stripe_api_base: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "abowerk@localhost"
+    vies_url: str | None = None
+    cookies_secure: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -104,6 +123,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         tasks_immediate=env_vars.get("ABOWERK_TASKS_IMMEDIATE", "") in ("1", "true", "yes"),
         metrics_token=env_vars.get("ABOWERK_METRICS_TOKEN") or None,
         erasure_ledger_url=env_vars.get("ABOWERK_ERASURE_LEDGER_URL") or None,
+        stripe_api_base=env_vars.get("ABOWERK_STRIPE_API_BASE") or None,
+        smtp_host=env_vars.get("ABOWERK_SMTP_HOST") or None,
+        smtp_port=int(env_vars.get("ABOWERK_SMTP_PORT") or "587"),
+        smtp_username=env_vars.get("ABOWERK_SMTP_USERNAME") or None,
+        smtp_password=env_vars.get("ABOWERK_SMTP_PASSWORD") or None,
+        smtp_starttls=env_vars.get("ABOWERK_SMTP_STARTTLS", "true").lower()
+        not in ("0", "false", "no", "off"),
+        mail_from=env_vars.get("ABOWERK_MAIL_FROM") or "abowerk@localhost",
+        vies_url=env_vars.get("ABOWERK_VIES_URL") or None,
+        cookies_secure=env_vars.get("ABOWERK_COOKIES_SECURE", "true").lower()
+        not in ("0", "false", "no", "off"),
     )
 
 
@@ -120,7 +150,8 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
-        "RATELIMIT_DEFAULT": settings.rate_limit,
+        # application-wide: one budget per credential across every route (docs/api.md)
+        "RATELIMIT_APPLICATION": settings.rate_limit,
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

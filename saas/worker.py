@@ -11,8 +11,14 @@ Tasks:
 - advance_subscriptions(tenant_id): every minute via `subscriptions_tick`: trial ends,
   renewals, scheduled changes in real time (test clocks advance their own subscriptions);
 - purge_idempotency_keys: hourly;
+- billing_tick (billing.runs.tasks): every 15 minutes, a billing run over the active tenants,
+  one `run_billing(tenant_id, run_id)` task per tenant; `render_run_documents` per batch;
 - sync_metrics(tenant_id): queued after every commit that recorded events, and every five
   minutes by `metrics_tick`: the MRR movement ledger follows the subscription history.
+- dunning_retries(tenant_id): every minute via `dunning_tick`: the due payment retries of
+  dunning cases (customers on a test clock by their clock's time; billing.dunning);
+- deliver_mail(tenant_id): every minute via `mail_tick`: the e-mail outbox over SMTP
+  (saas.mail.sender), retried with backoff while the server is away.
 """
 
 from __future__ import annotations
@@ -145,6 +151,49 @@ def metrics_tick() -> None:
     with app_context():
         for tenant_id in _tenant_ids():
             sync_metrics(tenant_id)
+
+
+@huey.task()
+def dunning_retries(tenant_id: str) -> dict[str, int]:
+    """Run the tenant's due dunning retries through the payments module's collection."""
+    import logging
+
+    from billing.dunning.jobs import run_due_retries
+    from billing.dunning.services import default_collector
+
+    collector = default_collector()
+    if collector is None:
+        # no payments module to collect with: the retries stay scheduled, nothing is faked
+        logging.getLogger("abowerk.dunning").warning("no collector: dunning retries wait")
+        return {}
+    with app_context():
+        return run_due_retries(db.engine, tenant_id, now=utcnow(), collector=collector)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def dunning_tick() -> None:
+    with app_context():
+        for tenant_id in _tenant_ids():
+            dunning_retries(tenant_id)
+
+
+@huey.task()
+def deliver_mail(tenant_id: str) -> int:
+    """Send the tenant's due outbox mails (nothing while ABOWERK_SMTP_HOST is unset)."""
+    from saas.mail.sender import SmtpSettings, deliver_pending
+
+    with app_context() as app:
+        smtp = SmtpSettings.from_settings(app.config["ABOWERK_SETTINGS"])
+        return deliver_pending(db.engine, tenant_id, smtp, now=utcnow()).sent
+
+
+@huey.periodic_task(crontab(minute="*"))
+def mail_tick() -> None:
+    with app_context() as app:
+        if not app.config["ABOWERK_SETTINGS"].smtp_host:
+            return
+        for tenant_id in _tenant_ids():
+            deliver_mail(tenant_id)
 
 
 def _queue_metrics(tenant_ids: set[str]) -> None:

@@ -43,6 +43,7 @@ DOMAIN_PACKAGES = (
     "saas.testclocks",
     "saas.webhooks",
     "saas.mail",
+    "saas.consents",
     "billing",
     "compliance",
 )

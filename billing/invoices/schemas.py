@@ -215,6 +215,13 @@ class _DocumentOut(ma.Schema):
 class InvoiceOut(_DocumentOut):
     object = ma.fields.Constant("invoice")
     kind = ma.fields.String()
+    subscription_id = ma.fields.String(
+        allow_none=True, metadata={"description": "Set on invoices of a billing run."}
+    )
+    period_start_on = ma.fields.Date(
+        allow_none=True, metadata={"description": "The subscription period it bills (once)."}
+    )
+    billing_run_id = ma.fields.String(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
     amount_credited = ma.fields.Integer(
         attribute="credited_gross_minor", metadata={"description": "Gross of its credit notes."}

@@ -98,10 +98,10 @@ from billing.sellers.models import SellerProfile
 from billing.sellers.services import (
     require_seller_profile,
     seller_party,
-    tax_counters,
     tax_policy,
     tax_seller,
 )
+from billing.taxcounters import counters_for, record_credit_note, record_invoice
 from saas.customers.models import Customer
 from saas.customers.services import get_customer
 from saas.events.services import emit_event
@@ -111,7 +111,7 @@ from saas.kernel.tenancy import current_tenant
 from saas.tenants.models import Tenant
 from saas.testclocks.queries import clock_now
 from tax.errors import MissingEurAmountError, TaxError
-from tax.model import TaxDecision
+from tax.model import Counters, TaxDecision
 
 MAX_LINES = 500
 _PLACEHOLDER_NUMBER = "DRAFT"
@@ -317,6 +317,7 @@ def _rate_bp(rate: Decimal) -> int:
 
 def _decide(
     profile: SellerProfile,
+    counters: Counters,
     customer: CustomerData,
     lines: Sequence[LineData],
     *,
@@ -328,7 +329,7 @@ def _decide(
     try:
         return decide_lines(
             tax_seller(profile),
-            tax_counters(profile),
+            counters,
             customer.facts(),
             lines,
             supplied_on=supplied_on,
@@ -439,8 +440,12 @@ def finalize_invoice(session: Session, invoice_id: str, *, actor: str, now: date
     lines = [_line_data(line) for line in invoice.lines]
     buyer = _customer_data(customer)
     rate, rate_on, rate_error = _conversion(invoice.currency, supplied_on)
+    # the counters from the ledger (billing.taxcounters): documents booked and money received
+    # so far in the supply's year, so a supply that crosses a threshold is decided as such
+    counters = counters_for(session, profile, livemode=invoice.livemode, on=supplied_on)
     decisions = _decide(
         profile,
+        counters,
         buyer,
         lines,
         supplied_on=supplied_on,
@@ -511,6 +516,7 @@ def finalize_invoice(session: Session, invoice_id: str, *, actor: str, now: date
         invoice.paid_at = at
     invoice.updated_at = now
     _flush(session)
+    record_invoice(session, invoice, decisions, eur_rate=rate, now=now)
     _emit(session, "invoice.finalized", invoice, now)
     if invoice.status == PAID:
         _emit(session, "invoice.paid", invoice, now)
@@ -763,6 +769,7 @@ def _issue_credit_note(
     original.credited_gross_minor += snapshot.totals.gross_minor
     original.updated_at = now
     _flush(session)
+    record_credit_note(session, note, original, now=now)
     _emit(session, "credit_note.created", note, now)
     request_documents(session, note)
     return note

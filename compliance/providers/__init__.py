@@ -5,9 +5,7 @@ a `Provider`. The shell loads them (`saas.gdpr.runtime`); `compliance`'s core ne
 them, so the layering rule "compliance imports none of the packages that register" holds for
 the core. They may move into their packages (`saas/customers/gdpr.py`, …) later.
 
-Gaps, on purpose: payments (the payments module registers its provider and a payment
-customer deleter, `compliance.providers.payments`, when its tables exist) and consents (no
-table yet).
+`payments` registers the payments provider and the Stripe customer deleter.
 """
 
 from __future__ import annotations
@@ -19,16 +17,35 @@ from compliance.registry import registry as default_registry
 def load(target: Registry = default_registry) -> Registry:
     from compliance.providers import (
         audit,
+        consents,
         customers,
         events,
         idempotency,
         invoices,
+        mail_outbox,
+        payments,
+        portal,
         requests,
         sellers,
+        staff,
         subscriptions,
     )
 
-    modules = (customers, subscriptions, invoices, events, idempotency, audit, requests, sellers)
+    modules = (
+        customers,
+        subscriptions,
+        invoices,
+        payments,
+        events,
+        idempotency,
+        audit,
+        requests,
+        sellers,
+        staff,
+        consents,
+        mail_outbox,
+        portal,
+    )
     for module in modules:
         module.register(target)
     return target

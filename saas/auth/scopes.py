@@ -20,7 +20,10 @@ RESOURCES: set[str] = {
     "events",
     "gdpr",
     "billing",
+    "payments",
     "metrics",
+    "tax",
+    "portal",
 }
 ACTIONS = ("read", "write")
 ALL_SCOPES = ("*:read", "*:write")

@@ -24,6 +24,10 @@ EVENT_TYPES = frozenset(
         "subscription.paused",
         "subscription.resumed",
         "subscription.renewed",
+        "subscription.past_due",
+        "dunning.retry_scheduled",
+        "dunning.recovered",
+        "dunning.exhausted",
         "gdpr.request.created",
         "gdpr.request.identity_pending",
         "gdpr.request.in_progress",
@@ -38,6 +42,11 @@ EVENT_TYPES = frozenset(
         "invoice.marked_uncollectible",
         "invoice.voided",
         "credit_note.created",
+        "tax.threshold.approaching",
+        "tax.threshold.crossed",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.refunded",
     }
 )
 
@@ -87,6 +96,10 @@ def register_type(type_: str) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    # SQLAlchemy fires this for a released SAVEPOINT too: the outer transaction still holds
+    # the events (and, on SQLite, the write lock), so only the outermost commit dispatches
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         for hook in _COMMIT_HOOKS:
@@ -94,6 +107,8 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT rolled back: events emitted before it are still to commit
     session.info.pop(_PENDING_KEY, None)
 
 

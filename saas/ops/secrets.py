@@ -35,6 +35,24 @@ def _webhook_secrets() -> Registered:
 register(_webhook_secrets)
 
 
+def _payment_secrets() -> Registered:
+    from billing.payments.models import PaymentSettings
+
+    return PaymentSettings, ("stripe_secret_key_encrypted", "stripe_webhook_secret_encrypted")
+
+
+register(_payment_secrets)
+
+
+def _staff_totp_secrets() -> Registered:
+    from saas.dashboard.models import StaffAccount
+
+    return StaffAccount, ("totp_secret_encrypted",)
+
+
+register(_staff_totp_secrets)
+
+
 def reencrypt_all(engine: sa.Engine, box: SecretBox) -> int:
     with engine.connect() as conn:
         tenant_ids = list(conn.execute(sa.select(Tenant.id)).scalars())

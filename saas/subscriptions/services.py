@@ -22,6 +22,7 @@ Rules every use case follows:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -57,6 +58,7 @@ from saas.subscriptions.lifecycle import (
     State,
     TransitionNotAllowed,
     initial_state,
+    is_allowed,
     next_state,
 )
 from saas.subscriptions.models import (
@@ -444,6 +446,53 @@ def set_payment_method(
     return sub
 
 
+def mark_past_due(
+    session: Session,
+    subscription_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> Subscription:
+    """Billing reports a failed payment: an active subscription becomes `past_due` (service
+    and renewals go on while dunning runs, and it still counts for MRR). Already `past_due`,
+    or in a state the failure does not move (paused, canceled, …: an older invoice of it
+    failed): nothing to record, and no error, so that the payment itself is still recorded."""
+    ctx, sub = _begin(session, subscription_id, now=now, actor=actor, claim=False)
+    if not is_allowed(sub.status, Event.PAYMENT_FAILED):
+        return sub
+    new_status = _check_transition(sub, Event.PAYMENT_FAILED)
+    _claim(ctx, sub)
+    before = _terms(ctx, sub)
+    sub.status = new_status.value
+    _record(ctx, sub, Event.PAYMENT_FAILED, before, detail=detail)
+    _flush(session)
+    return sub
+
+
+def mark_payment_recovered(
+    session: Session,
+    subscription_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> Subscription:
+    """Billing reports that the overdue payment came in: `past_due` becomes `active` again.
+    In any other state there is nothing to recover and nothing is recorded (a subscription
+    cancelled by dunning stays cancelled: `canceled` is final)."""
+    ctx, sub = _begin(session, subscription_id, now=now, actor=actor, claim=False)
+    if sub.status != State.PAST_DUE:
+        return sub
+    new_status = _check_transition(sub, Event.PAYMENT_SUCCEEDED)
+    _claim(ctx, sub)
+    before = _terms(ctx, sub)
+    sub.status = new_status.value
+    _record(ctx, sub, Event.PAYMENT_SUCCEEDED, before, detail=detail)
+    _flush(session)
+    return sub
+
+
 def advance_subscriptions(
     session: Session,
     tenant_id: str,
@@ -479,6 +528,26 @@ def advance_subscriptions(
     for sub in moved:
         _advance_one(ctx, sub)
     _flush(session)
+    return moved
+
+
+def advance_locked(
+    session: Session,
+    subscriptions: Iterable[Subscription],
+    now: datetime,
+    *,
+    actor: str = SYSTEM_ACTOR,
+) -> int:
+    """Advance subscriptions the caller has loaded and locked (a billing run's batch) up to
+    `now`, through the same time step as `advance_subscriptions`. Subscriptions with nothing
+    due (another run got there first) are left alone. Returns how many moved."""
+    ctx = _Ctx(session, _zone(session), now, actor)
+    moved = 0
+    for sub in subscriptions:
+        if sub.next_action_at is None or sub.next_action_at > now:
+            continue
+        _advance_one(ctx, sub)
+        moved += 1
     return moved
 
 
@@ -886,6 +955,7 @@ WEBHOOK_EVENT_BY_HISTORY = {
     Event.TRIAL_END_PAUSE: "subscription.paused",
     Event.RESUME: "subscription.resumed",
     Event.RENEW: "subscription.renewed",
+    Event.PAYMENT_FAILED: "subscription.past_due",
 }
 
 

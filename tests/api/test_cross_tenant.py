@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.api.test_catalog import create_plan, create_price, create_product
-from tests.api.test_invoices import make_credit_note, make_draft, make_line
+from tests.api.test_invoices import make_credit_note, make_draft, make_finalized, make_line
 from tests.api.test_subscriptions import create_subscription
 from tests.conftest import CUSTOMER, TenantCtx
 
@@ -80,6 +80,31 @@ def _make_restriction(client: FlaskClient, owner: TenantCtx) -> str:
 
 
 # URL parameter name -> how to create such an object for the owning tenant
+def _make_payment(client: FlaskClient, owner: TenantCtx) -> str:
+    invoice = make_finalized(client, owner)
+    resp = client.post(
+        f"/v1/invoices/{invoice['id']}/payments",
+        json={"amount": 100, "currency": "EUR", "reference": "BANK-OWNER"},
+        headers=owner.headers,
+    )
+    assert resp.status_code == 201, resp.json
+    return str(resp.json["id"])
+
+
+def _make_billing_run(client: FlaskClient, owner: TenantCtx) -> str:
+    # advancing a test clock records a billing run (billing.runs), even with nothing due
+    clock = _make_test_clock(client, owner)
+    resp = client.post(
+        f"/v1/test_clocks/{clock}/advance",
+        json={"frozen_time": "2026-02-01T00:00:00Z"},
+        headers=owner.headers,
+    )
+    assert resp.status_code == 200, resp.json
+    runs = client.get("/v1/billing-runs", headers=owner.headers)
+    assert runs.status_code == 200, runs.json
+    return str(runs.json["data"][0]["id"])
+
+
 ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "customer_id": _make_customer,
     "product_id": lambda c, t: str(create_product(c, t)["id"]),
@@ -95,6 +120,8 @@ ID_FACTORIES: dict[str, Callable[[FlaskClient, TenantCtx], str]] = {
     "credit_note_id": lambda c, t: str(make_credit_note(c, t)["id"]),
     "gdpr_request_id": _make_gdpr_request,
     "restriction_id": _make_restriction,
+    "payment_id": _make_payment,
+    "run_id": _make_billing_run,
 }
 
 BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, "PUT": {}}
@@ -103,6 +130,7 @@ BODIES: dict[str, dict[str, Any]] = {"PATCH": {"name": "Intruder"}, "POST": {}, 
 # is a 422 before anyone looks for the object): (method, rule) -> body
 ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/prices/<price_id>"): {"nickname": "Intruder"},
+    ("POST", "/v1/customers/<customer_id>/consents"): {"purpose": "newsletter", "granted": True},
     ("POST", "/v1/subscriptions/<subscription_id>/change"): {"quantity": 2},
     ("POST", "/v1/subscriptions/<subscription_id>/change/preview"): {"quantity": 2},
     ("POST", "/v1/subscriptions/<subscription_id>/payment_method"): {"has_payment_method": True},
@@ -116,6 +144,11 @@ ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/gdpr/requests/<gdpr_request_id>/extend"): {"months": 1, "reason": "Intruder"},
     ("POST", "/v1/gdpr/requests/<gdpr_request_id>/reject"): {"reason": "Intruder"},
     ("POST", "/v1/gdpr/restrictions/<restriction_id>/legal_hold"): {"reason": "Intruder"},
+    ("POST", "/v1/invoices/<invoice_id>/payments"): {
+        "amount": 100,
+        "currency": "EUR",
+        "reference": "Intruder",
+    },
 }
 
 

@@ -94,3 +94,17 @@ def test_retry_after_is_only_sent_when_limited(client: Any, tenant: Any) -> None
     resp = client.get("/v1/customers", headers=tenant.headers)
     assert resp.status_code == 200
     assert "Retry-After" not in resp.headers
+
+
+def test_budget_is_shared_across_routes_when_one_credential_calls_several(
+    limited_app: Any, make_tenant: Any
+) -> None:
+    limited = limited_app(ABOWERK_RATE_LIMIT="3 per minute")
+    tenant = make_tenant("Budget GmbH")
+    client = limited.test_client()
+    paths = ["/v1/customers", "/v1/products", "/v1/invoices", "/v1/customers"]
+    codes = [client.get(p, headers=tenant.headers).status_code for p in paths]
+    assert codes == [200, 200, 200, 429]
+    # another credential has its own budget
+    other = make_tenant("Other GmbH")
+    assert client.get("/v1/products", headers=other.headers).status_code == 200
