@@ -136,6 +136,7 @@ def _settings_out(settings: PaymentSettings | None, livemode: bool) -> dict[str,
         "provider": settings.provider if settings else MANUAL,
         "stripe_configured": bool(settings and settings.stripe_secret_key_encrypted),
         "stripe_key_last4": settings.stripe_key_last4 if settings else None,
+        "stripe_publishable_key": settings.stripe_publishable_key if settings else None,
         "stripe_webhook_configured": bool(settings and settings.stripe_webhook_secret_encrypted),
         "stripe_webhook_url": url_for(
             "stripe_webhooks.StripeWebhook", tenant_id=principal.tenant_id, _external=True
@@ -158,8 +159,9 @@ class PaymentSettingsItem(MethodView):
     @blp.problems(400, 401, 403, 413, 422, 429)
     @requires("payments", "write")
     def put(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Set the provider (`manual` or `stripe`) and the Stripe secret key and webhook
-        signing secret of this mode (stored encrypted)."""
+        """Set the provider (`manual` or `stripe`), the Stripe secret key and webhook
+        signing secret of this mode (stored encrypted) and the publishable key (public: the
+        portal's card page gives it to Stripe.js)."""
         livemode = current_principal().livemode
         settings = services.update_payment_settings(
             session(), data, livemode=livemode, now=utcnow()

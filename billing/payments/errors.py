@@ -83,3 +83,11 @@ class StripeTenantUnknownError(DomainError):
     code = "stripe_webhook_unknown_tenant"
     kind = ErrorKind.NOT_FOUND
     title = "No Stripe webhook is configured at this address"
+
+
+class SetupIntentNotFoundError(DomainError):
+    """Unknown to Stripe, or set up for another customer: a return URL can carry any id."""
+
+    code = "setup_intent_not_found"
+    kind = ErrorKind.NOT_FOUND
+    title = "No such card set-up for this customer"

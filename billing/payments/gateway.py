@@ -50,6 +50,27 @@ class SetupIntentInfo:
     client_secret: str
 
 
+@dataclass(frozen=True)
+class SetupIntentState:
+    """A SetupIntent as Stripe reports it now (never as a return URL claims it)."""
+
+    id: str
+    status: str  # requires_payment_method, requires_action, processing, succeeded, canceled
+    customer_id: str | None
+    payment_method_id: str | None
+    failure_message: str | None = None
+
+
+def _id_of(value: Any) -> str | None:
+    # an expandable field: an id, an object with one, or nothing
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    found = getattr(value, "id", None)
+    return str(found) if found else None
+
+
 @contextmanager
 def _translate_errors() -> Iterator[None]:
     try:
@@ -108,6 +129,24 @@ class StripeGateway:
             }
             intent = self._v1.setup_intents.create(params=params)  # type: ignore[arg-type]
         return SetupIntentInfo(str(intent.id), str(intent.client_secret))
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentState | None:
+        """None when Stripe does not know the id (of this account)."""
+        try:
+            with _translate_errors():
+                intent = self._v1.setup_intents.retrieve(setup_intent_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        error = getattr(intent, "last_setup_error", None)
+        return SetupIntentState(
+            id=str(intent.id),
+            status=str(intent.status),
+            customer_id=_id_of(getattr(intent, "customer", None)),
+            payment_method_id=_id_of(getattr(intent, "payment_method", None)),
+            failure_message=getattr(error, "message", None) if error else None,
+        )
 
     def attach_payment_method(
         self, customer_id: str, payment_method_id: str

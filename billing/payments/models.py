@@ -16,7 +16,8 @@ set-up, the tenant's payment settings and the inbound Stripe events.
 * ``payment_customers``: the customer's account at a payment provider (Stripe customer id,
   default payment method and a card summary for the customer's own view).
 * ``payment_settings``: per tenant and mode, the default provider and the Stripe credentials,
-  encrypted at rest (:mod:`saas.kernel.secretbox`).
+  encrypted at rest (:mod:`saas.kernel.secretbox`); the publishable key, which every browser
+  sees, in clear.
 * ``stripe_events``: every accepted inbound Stripe event id, so a replay is absorbed. No
   payload is stored: it may hold billing details of the person.
 """
@@ -176,6 +177,8 @@ class PaymentSettings(TenantOwned, HasLivemode, Base):
     stripe_secret_key_encrypted: Mapped[str | None] = mapped_column(sa.Text())
     stripe_webhook_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text())
     stripe_key_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    # pk_test_/pk_live_: public by design (the portal's card page gives it to Stripe.js)
+    stripe_publishable_key: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

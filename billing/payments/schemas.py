@@ -96,6 +96,14 @@ class PaymentSettingsIn(ma.Schema):
     stripe_webhook_secret = ma.fields.String(
         load_default=None, load_only=True, validate=ma.validate.Length(min=8, max=255)
     )
+    stripe_publishable_key = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(min=8, max=255),
+        metadata={
+            "description": "pk_test_… or pk_live_… (of this mode): lets customers add a card "
+            "in the portal with Stripe.js. Public, so it is returned as given."
+        },
+    )
 
     @ma.validates_schema
     def _something(self, data: dict[str, Any], **_: Any) -> None:
@@ -109,6 +117,7 @@ class PaymentSettingsOut(ma.Schema):
     provider = ma.fields.String()
     stripe_configured = ma.fields.Boolean()
     stripe_key_last4 = ma.fields.String(allow_none=True)
+    stripe_publishable_key = ma.fields.String(allow_none=True)
     stripe_webhook_configured = ma.fields.Boolean()
     stripe_webhook_url = ma.fields.String()
 

@@ -23,6 +23,7 @@ Rules (docs/payments.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,9 @@ from billing.payments.errors import (
     PaymentMethodDeclinedError,
     PaymentNotFoundError,
     PaymentReferenceConflictError,
+    SetupIntentNotFoundError,
     StripeKeyInvalidError,
+    StripeNotConfiguredError,
 )
 from billing.payments.models import (
     APPLIED,
@@ -388,6 +391,17 @@ def update_payment_settings(
             )
         settings.stripe_secret_key_encrypted = runtime.box().encrypt(key)
         settings.stripe_key_last4 = key[-4:]
+    publishable = data.get("stripe_publishable_key")
+    if publishable is not None:
+        # the same guard as for the secret key: a live key in test mode would let test
+        # customers enter real cards
+        expected = "pk_live_" if livemode else "pk_test_"
+        if not publishable.startswith(expected):
+            raise StripeKeyInvalidError(
+                f"a {'live' if livemode else 'test'} mode publishable key starts with {expected}",
+                errors={"stripe_publishable_key": [f"must start with {expected}"]},
+            )
+        settings.stripe_publishable_key = publishable
     secret = data.get("stripe_webhook_secret")
     if secret is not None:
         settings.stripe_webhook_secret_encrypted = runtime.box().encrypt(secret)
@@ -478,3 +492,65 @@ def use_payment_method(
     record.updated_at = now
     session.flush()
     return record
+
+
+# --- a card added by the customer in the browser (the portal's card page) -----------------
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """What Stripe.js needs to collect a card: the tenant's publishable key and the
+    SetupIntent's client secret."""
+
+    setup_intent_id: str
+    client_secret: str
+    publishable_key: str
+
+
+@dataclass(frozen=True)
+class CardSetupOutcome:
+    status: str  # the SetupIntent's status at Stripe
+    record: PaymentCustomer
+    failure_message: str | None = None
+
+
+def card_setup_available(session: Session, *, livemode: bool) -> bool:
+    """Stripe.js needs the publishable key, the SetupIntent the secret key."""
+    settings = payment_settings(session, livemode=livemode)
+    return bool(
+        settings and settings.stripe_secret_key_encrypted and settings.stripe_publishable_key
+    )
+
+
+def start_card_setup(session: Session, customer_id: str, *, now: datetime) -> CardSetup:
+    """A SetupIntent for the customer (creating the Stripe customer when needed), for the
+    customer's browser to confirm with Stripe.js."""
+    customer = get_customer(session, customer_id)
+    settings = payment_settings(session, livemode=customer.livemode)
+    if settings is None or not settings.stripe_publishable_key:
+        raise StripeNotConfiguredError("set a Stripe publishable key: PUT /v1/payment-settings")
+    record, client_secret = set_up_payment(session, customer_id, {}, now=now)
+    if client_secret is None or record.setup_intent_id is None:  # pragma: no cover
+        raise RuntimeError("set_up_payment without a payment method returns a SetupIntent")
+    return CardSetup(record.setup_intent_id, client_secret, settings.stripe_publishable_key)
+
+
+def complete_card_setup(
+    session: Session, customer_id: str, setup_intent_id: str, *, now: datetime
+) -> CardSetupOutcome:
+    """The browser is back from Stripe with a SetupIntent id. Its state is asked from Stripe
+    with the tenant's key (the id travelled through the browser and proves nothing), and it
+    must belong to this customer's Stripe customer: another customer's id is not found. A
+    succeeded one makes its payment method the customer's default; calling again for the
+    same intent changes nothing."""
+    record = payment_customer(session, customer_id)
+    if record is None:
+        raise SetupIntentNotFoundError(f"no card set-up for customer {customer_id}")
+    gateway = runtime.stripe_gateway(payment_settings(session, livemode=record.livemode))
+    intent = gateway.retrieve_setup_intent(setup_intent_id)
+    if intent is None or intent.customer_id != record.external_customer_id:
+        raise SetupIntentNotFoundError(f"no card set-up {setup_intent_id} for this customer")
+    method = intent.payment_method_id
+    if intent.status == SUCCEEDED and method and record.default_payment_method_id != method:
+        use_payment_method(session, record, method, now=now)
+    return CardSetupOutcome(intent.status, record, intent.failure_message)

@@ -11,6 +11,9 @@ Rules:
 * A session lives `SESSION_TTL` (one hour) from redemption, is bound to the link's customer,
   tenant and mode, and ends early when the customer signs out.
 * `return_url` must be http(s) and is only ever used as a link target, never fetched.
+* A card the customer added with Stripe.js (:func:`save_card_from_setup`) becomes the
+  customer's default payment method, and every open subscription of the customer then has
+  a payment method (an incomplete one is activated, as through the API).
 """
 
 from __future__ import annotations
@@ -25,16 +28,19 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from billing.payments import services as payments
 from saas.customers.services import get_customer
 from saas.kernel import tenancy
 from saas.kernel.errors import UnauthenticatedError, ValidationFailedError
 from saas.kernel.ids import new_id
+from saas.portal import queries
 from saas.portal.models import (
     CANCELLATION_REASONS,
     CancellationReason,
     PortalLink,
     PortalSession,
 )
+from saas.subscriptions import services as subscriptions
 
 LINK_TTL = timedelta(minutes=5)
 SESSION_TTL = timedelta(hours=1)
@@ -197,3 +203,22 @@ def record_cancellation_reason(
     session.add(row)
     session.flush()
     return row
+
+
+def save_card_from_setup(
+    session: Session, portal: PortalSession, setup_intent_id: str, *, now: datetime
+) -> payments.CardSetupOutcome:
+    """The customer is back from Stripe.js: keep the card when Stripe says the SetupIntent
+    of this customer succeeded, and tell the customer's subscriptions they have one."""
+    outcome = payments.complete_card_setup(session, portal.customer_id, setup_intent_id, now=now)
+    if outcome.status == "succeeded" and outcome.record.default_payment_method_id:
+        for sub in queries.subscriptions(session, portal.customer_id):
+            if not sub.has_payment_method:
+                subscriptions.set_payment_method(
+                    session,
+                    sub.id,
+                    {"has_payment_method": True},
+                    actor=f"portal:{portal.id}",
+                    now=now,
+                )
+    return outcome

@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from billing.invoices import rendering
+from billing.payments import services as payments
 from billing.sellers.models import SellerProfile
 from billing.sellers.services import find_seller_profile
 from compliance import services as gdpr
@@ -447,13 +448,52 @@ def vat_id_verify() -> Response:
 # --- payment method -----------------------------------------------------------------------
 
 
-@bp.get("/payment")
-def payment() -> str:
+def _payment_page(**extra: Any) -> str:
+    session = db_session()
     return render_template(
         "portal/payment.html",
         profile=_profile(),
-        card=queries.card_on_file(db_session(), g.portal.customer_id),
+        card=queries.card_on_file(session, g.portal.customer_id),
+        card_setup=payments.card_setup_available(session, livemode=g.portal.livemode),
+        **extra,
     )
+
+
+@bp.get("/payment")
+def payment() -> str:
+    return _payment_page(done=request.args.get("done"))
+
+
+@bp.post("/payment-method/card")
+def add_card() -> str:
+    """A SetupIntent for this customer and the page where Stripe.js collects the card; the
+    browser goes to Stripe and comes back to `card_returned`."""
+    setup = payments.start_card_setup(db_session(), g.portal.customer_id, now=utcnow())
+    g.page_csp = web.STRIPE_PAGE_CSP
+    return render_template(
+        "portal/card_setup.html",
+        setup=setup,
+        stripe_js=web.STRIPE_JS,
+        return_url=url_for("portal.card_returned", _external=True),
+    )
+
+
+@bp.get("/payment-method/return")
+def card_returned() -> Any:
+    """Stripe sends the browser back here with `setup_intent` in the query; what happened is
+    asked from Stripe, never read from the query string."""
+    intent_id = request.args.get("setup_intent", "")
+    if not intent_id.startswith("seti_") or len(intent_id) > 255:
+        abort(404)
+    outcome = services.save_card_from_setup(db_session(), g.portal, intent_id, now=utcnow())
+    if outcome.status == "succeeded":
+        # a redirect, so that reloading the page does not ask Stripe again
+        return _back("portal.payment", "card_saved")
+    if outcome.status == "processing":
+        message = _("Your bank is still checking the card. Look at this page again later.")
+    else:
+        message = _("Your card was not saved. Please try again or use another card.")
+    return _payment_page(card_problem=message, card_failure=outcome.failure_message)
 
 
 # --- privacy ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
   for another session. A POST without a matching token is refused with 400 before the view
   runs. Cookies are `SameSite=Lax` as well, a second wall.
 * **Headers**: a strict Content-Security-Policy (no inline script or style; the accent colour
-  comes from a stylesheet URL), `frame-ancestors 'none'`, `no-store` caching; HSTS over TLS
+  comes from a stylesheet URL; only the portal's card page admits Stripe.js, `g.page_csp`),
+  `frame-ancestors 'none'`, `no-store` caching; HSTS over TLS
   comes from `saas.http.security` as for every response.
 * **Languages**: Flask-Babel with the catalogs in `saas/portal/translations` (German; the
   source strings are English). Compiled `.mo` files are committed next to the `.po` files
@@ -38,6 +39,16 @@ PAGE_CSP = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
     "frame-ancestors 'none'"
 )
+# The portal's card page only: Stripe.js and its frames, with the origins Stripe's
+# integration security guide lists for Stripe.js (scripts from js.stripe.com, its card and
+# 3-D Secure frames from js.stripe.com and hooks.stripe.com, its calls to api.stripe.com).
+STRIPE_JS = "https://js.stripe.com/v3/"
+STRIPE_PAGE_CSP = (
+    "default-src 'self'; script-src 'self' https://js.stripe.com https://*.js.stripe.com; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self' https://api.stripe.com; "
+    "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LANGUAGES = ("de", "en")
 
@@ -58,7 +69,8 @@ def check_csrf(session_id: str | None, purpose: str) -> None:
 
 def page_headers(response: Response) -> Response:
     h = response.headers
-    h["Content-Security-Policy"] = PAGE_CSP
+    # a view that embeds a third party widens the policy for its own response only
+    h["Content-Security-Policy"] = g.get("page_csp") or PAGE_CSP
     h.setdefault("Cache-Control", "no-store")
     h["X-Frame-Options"] = "DENY"
     h["Referrer-Policy"] = "same-origin"

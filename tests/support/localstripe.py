@@ -23,8 +23,11 @@ def _start() -> tuple[subprocess.Popen[bytes], str] | None:
     """One try: a free port, the process, and its first answer (None: it died or hung)."""
     port = _free_port()
     binary = Path(sys.executable).parent / "localstripe"
+    # --from-scratch: without it localstripe loads /tmp/localstripe.pickle, which every other
+    # localstripe process on the machine rewrites on each change; a half-written file kills
+    # the start-up (and old objects would leak into the test)
     proc = subprocess.Popen(
-        [str(binary), "--port", str(port)],
+        [str(binary), "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
