@@ -72,6 +72,7 @@ def _expected(
             CHARGES.c.price_id,
             CHARGES.c.quantity,
             CHARGES.c.unit_amount,
+            CHARGES.c.invoiced_at,
         ).where(
             CHARGES.c.tenant_id == tenant_id,
             CHARGES.c.livemode == livemode,
@@ -95,7 +96,8 @@ def _expected(
         .order_by(HISTORY.c.subscription_id, HISTORY.c.occurred_at, HISTORY.c.seq)
     ):
         history[r.subscription_id].append(r)
-    sums: dict[tuple[Month, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    # (month, customer, currency) → [amount, months, of them not invoiced: amount, months]
+    sums: dict[tuple[Month, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     rows = session.execute(
         sa.select(
             PERIODS.c.id,
@@ -138,16 +140,21 @@ def _expected(
                 )
                 sums[key][0] += mrr * MONTHS_PER_INTERVAL[interval]
                 sums[key][1] += MONTHS_PER_INTERVAL[interval]
+                if c.invoiced_at is None:  # pending: the next billing run invoices it
+                    sums[key][2] += mrr * MONTHS_PER_INTERVAL[interval]
+                    sums[key][3] += MONTHS_PER_INTERVAL[interval]
         elif not period_charges:
             level, interval = _level_at(history.get(p.subscription_id, []), p.start_at, prices)
-            if level:
-                sums[key][0] += level * MONTHS_PER_INTERVAL[interval]
-                sums[key][1] += MONTHS_PER_INTERVAL[interval]
+            if level:  # nobody charged it: not invoiced either
+                n = MONTHS_PER_INTERVAL[interval]
+                totals = sums[key]
+                totals[0], totals[1] = totals[0] + level * n, totals[1] + n
+                totals[2], totals[3] = totals[2] + level * n, totals[3] + n
         else:
-            sums.setdefault(key, [0, 0])  # charged by days: a partial period, nothing whole
+            sums.setdefault(key, [0, 0, 0, 0])  # charged by days: a partial period
     return [
-        ExpectedBilling(customer, currency, month, amount, period_months)
-        for (month, customer, currency), (amount, period_months) in sums.items()
+        ExpectedBilling(customer, currency, month, *totals)
+        for (month, customer, currency), totals in sums.items()
     ]
 
 

@@ -148,6 +148,10 @@ class ExpectedBilling:
     month: Month
     amount: int
     period_months: int  # Σ months of those periods (bounds the MRR rounding)
+    # the part of `amount` (and of `period_months`) whose periods are not invoiced yet:
+    # their charges are pending for the next billing run, or nobody charged them
+    not_invoiced: int = 0
+    not_invoiced_months: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,8 @@ def reconcile_mrr_to_invoices(
         month, customer_id, currency = key
         exp = sum(e.amount for e in want.get(key, []))
         months = sum(e.period_months for e in want.get(key, []))
+        missing = sum(e.not_invoiced for e in want.get(key, []))
+        missing_months = sum(e.not_invoiced_months for e in want.get(key, []))
         rows = got.get(key, [])
         recurring = sum(i.recurring for i in rows)
         partial = sum(i.partial for i in rows)
@@ -208,6 +214,12 @@ def reconcile_mrr_to_invoices(
             if exp != 0:
                 line(Cause.MISSING_INVOICE, exp, 0, f"{months} month(s) of MRR not invoiced")
             continue
+        if missing:
+            # the customer has other invoices this month: set the pending periods apart,
+            # so that what was invoiced is compared with what its own periods expect
+            line(Cause.MISSING_INVOICE, missing, 0, f"{missing_months} month(s) not invoiced")
+            exp -= missing
+            months -= missing_months
         for cause, amount in (
             (Cause.PRORATION, proration),
             (Cause.PARTIAL_PERIOD, partial),
@@ -218,13 +230,20 @@ def reconcile_mrr_to_invoices(
         if written_off:
             line(Cause.UNCOLLECTIBLE, written_off, 0, "invoice voided or uncollectible")
         billed = recurring + written_off
-        rest = billed - exp
-        if rest == 0:
-            continue
-        if exp == 0 and months == 0:
-            line(Cause.INVOICED_WITHOUT_MRR, 0, billed)
-        elif 2 * abs(rest) <= months:
-            line(Cause.MRR_ROUNDING, exp, billed, f"at most ½ minor unit × {months} month(s)")
-        else:
-            line(Cause.UNEXPLAINED, exp, billed)
+        rest = _whole_periods(exp, months, billed)
+        if rest is not None:
+            line(rest[0], rest[1], billed, rest[2])
     return differences
+
+
+def _whole_periods(exp: int, months: int, billed: int) -> tuple[Cause, int, str] | None:
+    """What is left when the whole periods billed differ from what the MRR expects: the
+    cause, the expected amount and a detail (None: no difference)."""
+    rest = billed - exp
+    if rest == 0:
+        return None
+    if exp == 0 and months == 0:
+        return Cause.INVOICED_WITHOUT_MRR, 0, ""
+    if 2 * abs(rest) <= months:
+        return Cause.MRR_ROUNDING, exp, f"at most ½ minor unit × {months} month(s)"
+    return Cause.UNEXPLAINED, exp, ""

@@ -594,14 +594,19 @@ def _invoice_groups(
     if not groups:
         return
     taken = _taken_keys(session, groups)
-    groups = [
-        g
-        if g.period_start_on is None or (g.subscription_id, g.period_start_on) not in taken
-        # the period key is used (a new period opened the same day, e.g. an interval change
-        # on the day of the start): the charges, locked and pending, are still owed
-        else dataclasses.replace(g, period_start_on=None)
-        for g in groups
-    ]
+    keyed: list[Group] = []
+    for group in groups:
+        start = group.period_start_on
+        if start is not None and (group.subscription_id, start) in taken:
+            # the period key is used (a new period opened the same day, e.g. an interval
+            # change on the day of the start), by an earlier invoice or by a group of this
+            # very batch: the charges, locked and pending, are still owed
+            keyed.append(dataclasses.replace(group, period_start_on=None))
+            continue
+        if start is not None:
+            taken.add((group.subscription_id, start))
+        keyed.append(group)
+    groups = keyed
     # supply order within the batch, so the counters advance as the supplies happened
     groups.sort(
         key=lambda g: (g.livemode, g.supplied_on, g.subscription_id, str(g.period_start_on))
@@ -789,7 +794,8 @@ def credit_charges(
     """Each credit (unused time given back by an immediate change) becomes a credit note
     correcting the invoice lines that billed that time: the charges of the same period,
     newest first, each up to what is left of its line. Rare (downgrades), so this takes the
-    invoice service's own path. A credit whose time is not invoiced yet waits."""
+    invoice service's own path. A credit whose time is not invoiced yet waits; one whose
+    time credit notes gave back whole already is settled without a note."""
     from billing.invoices.services import create_credit_note
 
     c = _CHARGES.c
@@ -833,9 +839,12 @@ def credit_charges(
             remaining -= take
             if remaining == 0:
                 break
-        if note_id is None:
+        if note_id is None and not targets:
             result.skipped += 1  # nothing of that period is invoiced yet: wait for it
             continue
+        # with targets but no note, credit notes gave all of that time back already (a
+        # correction before the change): the credit is settled without a note of its own,
+        # else it would stay pending and be retried by every run
         if remaining:
             result.last_error = (
                 f"{credit.id}: {remaining} (minor units) of the credit exceed what is left "

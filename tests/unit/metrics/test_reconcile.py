@@ -128,3 +128,15 @@ def test_recurring_beyond_mrr_is_unexplained_when_periods_expect_some() -> None:
         [_expect(JAN, 4900)], [InvoicedRecurring("c1", "EUR", JAN, recurring=9800)]
     )
     assert (line.cause, line.difference, line.explained) == (Cause.UNEXPLAINED, 4900, False)
+
+
+def test_pending_period_is_missing_invoice_when_the_customer_has_other_invoices() -> None:
+    # two subscriptions start in January: one invoiced (49.00), one still pending (19.00)
+    expected = [
+        ExpectedBilling("c1", "EUR", JAN, 4900, 1),
+        ExpectedBilling("c1", "EUR", JAN, 1900, 1, not_invoiced=1900, not_invoiced_months=1),
+    ]
+    lines = reconcile_mrr_to_invoices(expected, [InvoicedRecurring("c1", "EUR", JAN, 4900)])
+    assert [(d.cause, d.difference, d.explained) for d in lines] == [
+        (Cause.MISSING_INVOICE, -1900, True)
+    ]
