@@ -12,7 +12,7 @@ from flask.views import MethodView
 from billing.invoices import queries, rendering, services
 from billing.invoices import tasks as _tasks  # noqa: F401  (registers the rendering task)
 from billing.invoices.errors import InvoiceNotFinalizedError
-from billing.invoices.models import DRAFT, Invoice
+from billing.invoices.models import DRAFT, OPEN, UNCOLLECTIBLE, Invoice
 from billing.invoices.schemas import (
     EmptyIn,
     InvoiceCreateIn,
@@ -135,8 +135,36 @@ class InvoiceMarkPaid(MethodView):
     @blp.problems(*WRITE_PROBLEMS)
     @requires("billing", "write")
     def post(self, data: dict[str, Any], invoice_id: str) -> Invoice:
-        """Record a payment received outside abowerk (open or uncollectible → paid)."""
-        return services.mark_paid(session(), invoice_id, data, now=utcnow())
+        """Record that the invoice was paid in full outside abowerk (open or uncollectible →
+        paid). What is still owed is booked as a manual payment (reference
+        `mark_paid:<invoice id>`), so it is received consideration for § 19 UStG, shows in
+        `/v1/payments` and closes a dunning case, exactly like `POST …/payments`."""
+        from billing.payments import services as payments  # payments build on invoices
+
+        db_session, now = session(), utcnow()
+        invoice = services.get_invoice(db_session, invoice_id)
+        if invoice.status not in (OPEN, UNCOLLECTIBLE):
+            return services.mark_paid(db_session, invoice_id, data, now=now)  # refuses it
+        remaining = payments.amount_remaining(db_session, invoice)
+        if remaining > 0:
+            payments.record_manual_payment(
+                db_session,
+                invoice_id,
+                {
+                    "reference": f"mark_paid:{invoice_id}",
+                    "amount": remaining,
+                    "currency": invoice.currency,
+                    "received_at": data.get("paid_at"),
+                    "note": data.get("note"),
+                },
+                now=now,
+            )
+            invoice = services.get_invoice(db_session, invoice_id)
+        if invoice.status in (OPEN, UNCOLLECTIBLE):  # nothing owed (credited): paid as it is
+            return services.mark_paid(db_session, invoice_id, data, now=now)
+        if data.get("note") is not None:
+            services.annotate_payment(db_session, invoice_id, data["note"], now=now)
+        return invoice
 
 
 @blp.route("/<invoice_id>/mark_uncollectible")

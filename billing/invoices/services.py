@@ -543,6 +543,15 @@ def mark_paid(session: Session, invoice_id: str, data: dict[str, Any], *, now: d
     return invoice
 
 
+def annotate_payment(session: Session, invoice_id: str, note: str, *, now: datetime) -> Invoice:
+    """The tenant's own words on how a paid invoice was paid ("Überweisung vom 20.11.")."""
+    invoice = _lock(session, invoice_id)
+    invoice.payment_note = note
+    invoice.updated_at = now
+    _flush(session)
+    return invoice
+
+
 def mark_uncollectible(session: Session, invoice_id: str, *, now: datetime) -> Invoice:
     """Write the invoice off as uncollectible (it can still be paid or voided later)."""
     invoice = _lock(session, invoice_id)

@@ -202,3 +202,25 @@ def test_payments_need_the_payments_scope_when_read_or_written(
     )
     assert (resp.status_code, resp.json["code"]) == (403, "insufficient_scope")
     assert client.get("/v1/payments", headers=t.headers).status_code == 403
+
+
+def test_marking_paid_books_the_remaining_amount_as_a_payment_when_money_arrived_by_hand(
+    client: FlaskClient, tenant: TenantCtx
+) -> None:
+    # mark_paid is a full payment outside abowerk: it must be booked like one, or it would
+    # never count as received consideration (§ 19 UStG) nor show in /v1/payments
+    invoice = make_finalized(client, tenant)
+    gross = invoice["gross_amount"]
+    pay(client, tenant, invoice["id"], 1000, "BANK-PART")
+    resp = client.post(
+        f"/v1/invoices/{invoice['id']}/mark_paid",
+        json={"paid_at": "2026-11-20T10:00:00Z", "note": "Barzahlung"},
+        headers=tenant.headers,
+    )
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["status"], resp.json["payment_note"]) == ("paid", "Barzahlung")
+    listed = client.get(f"/v1/payments?invoice_id={invoice['id']}", headers=tenant.headers).json
+    booked = {p["reference"]: p["amount"] for p in listed["data"]}
+    assert booked == {"BANK-PART": 1000, f"mark_paid:{invoice['id']}": gross - 1000}
+    state = standing(client, tenant, invoice["id"])
+    assert (state["amount_paid"], state["amount_remaining"]) == (gross, 0)
