@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -308,6 +309,21 @@ class InvoiceSnapshot:
         return frozenset(line.tax.category for line in self.lines)
 
 
+def with_number(
+    snapshot: InvoiceSnapshot, number: str, *, payment_reference: str | None, due_date: date | None
+) -> InvoiceSnapshot:
+    """``dataclasses.replace`` of the fields numbering sets, keeping the computed totals:
+    they depend on the lines, currency, conversion and prepaid amount only, and a billing
+    run renumbers every snapshot it builds (recomputing them was a tenth of its time)."""
+    copy = object.__new__(InvoiceSnapshot)
+    for name in InvoiceSnapshot.__slots__:
+        object.__setattr__(copy, name, getattr(snapshot, name))
+    object.__setattr__(copy, "number", number)
+    object.__setattr__(copy, "payment_reference", payment_reference)
+    object.__setattr__(copy, "due_date", due_date)
+    return copy
+
+
 def to_decimal(minor: int, currency: str) -> Decimal:
     """``minor`` units of ``currency`` as a Decimal amount (``1999`` EUR → ``19.99``)."""
     return Decimal(minor).scaleb(-exponent(currency))
@@ -371,15 +387,46 @@ def compute_totals(snapshot: InvoiceSnapshot) -> Totals:
 # --- canonical JSON -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _plain_decimal(value: Decimal) -> str:
     """A Decimal as a normalised plain string: equal values give equal strings
-    (``Decimal("19.0")`` and ``Decimal("19")`` → ``"19"``)."""
+    (``Decimal("19.0")`` and ``Decimal("19")`` → ``"19"``). Cached: a billing run
+    serialises the same few rates and amounts hundreds of thousands of times, and equal
+    Decimals (which hash equal) have the same normalised string."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
 
 
+# The init fields of each dataclass type met so far: ``dataclasses.fields`` walks the class
+# on every call, and a snapshot holds dozens of dataclass instances.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCALARS = frozenset({str, int, bool, type(None)})
+_ENUMS: set[type] = set()
+
+
 def _jsonable(value: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
+    # exact types first (the common case, one dict lookup each); anything else, subclasses
+    # included, takes the general path below, which also learns new dataclass types
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is Decimal:
+        return _plain_decimal(value)
+    if kind is tuple:
+        return [_jsonable(item) for item in value]
+    if kind is date:
+        return value.isoformat()
+    if kind in _ENUMS:
+        return value.value
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {name: _jsonable(getattr(value, name)) for name in names}
+    return _jsonable_general(value)
+
+
+def _jsonable_general(value: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
     if isinstance(value, StrEnum):
+        _ENUMS.add(type(value))
         return value.value
     if isinstance(value, bool | int | str) or value is None:
         return value
@@ -392,9 +439,9 @@ def _jsonable(value: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
     if isinstance(value, tuple):
         return [_jsonable(item) for item in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
-        }
+        kind = type(value)
+        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value) if f.init)
+        return _jsonable(value)
     raise TypeError(f"cannot serialise {type(value).__name__} in an invoice snapshot")
 
 
@@ -407,12 +454,43 @@ def snapshot_to_dict(snapshot: InvoiceSnapshot) -> dict[str, Any]:
     return data
 
 
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# seller JSON by object identity (the object is held, so its id is not reused): a billing
+# run snapshots tens of thousands of invoices of one seller object, and the seller is a
+# fifth of every snapshot (a logo, when there is one, far more)
+_SELLERS: dict[int, tuple[SellerParty, str]] = {}
+
+
+def _seller_json(seller: SellerParty) -> str:
+    cached = _SELLERS.get(id(seller))
+    if cached is not None and cached[0] is seller:
+        return cached[1]
+    if len(_SELLERS) >= 64:
+        _SELLERS.clear()
+    text = _encode(_jsonable(seller))
+    _SELLERS[id(seller)] = (seller, text)
+    return text
+
+
 def canonical_json(snapshot: InvoiceSnapshot) -> bytes:
     """UTF-8 JSON with sorted keys and no insignificant whitespace: equal snapshots give
-    equal bytes. ``logo`` is base64, so a stored snapshot regenerates its PDF alone."""
-    return json.dumps(
-        snapshot_to_dict(snapshot), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    equal bytes. ``logo`` is base64, so a stored snapshot regenerates its PDF alone.
+
+    The same bytes as ``json.dumps(snapshot_to_dict(snapshot), sort_keys=True, …)``, with
+    the seller spliced in at its sorted place from :func:`_seller_json`."""
+    names = _FIELDS.get(InvoiceSnapshot)
+    if names is None:
+        _jsonable(snapshot)  # learns the field names
+        names = _FIELDS[InvoiceSnapshot]
+    before: dict[str, Any] = {"format": SNAPSHOT_FORMAT}
+    after: dict[str, Any] = {"totals": _jsonable(snapshot.totals)}
+    for name in names:
+        if name != "seller":
+            (before if name < "seller" else after)[name] = _jsonable(getattr(snapshot, name))
+    head, tail = _encode(before), _encode(after)
+    # both halves always hold keys ("buyer"…, "totals"), so each is "{…}" with content
+    text = f'{head[:-1]},"seller":{_seller_json(snapshot.seller)},{tail[1:]}'
+    return text.encode("utf-8")
 
 
 def content_sha256(snapshot: InvoiceSnapshot) -> str:

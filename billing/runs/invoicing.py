@@ -36,6 +36,7 @@ from billing.documents.model import (
     SellerParty,
     canonical_json,
     to_decimal,
+    with_number,
 )
 from billing.documents.rules import validate_invoice
 from billing.invoices.models import INVOICE, OPEN, PAID
@@ -227,10 +228,8 @@ def build_snapshot(
 
 def numbered(snapshot: InvoiceSnapshot, number: str) -> InvoiceSnapshot:
     """As finalization does after taking the number."""
-    snapshot = dataclasses.replace(snapshot, number=number, payment_reference=number)
-    if snapshot.totals.due_minor == 0:
-        snapshot = dataclasses.replace(snapshot, due_date=None)
-    return snapshot
+    due_date = None if snapshot.totals.due_minor == 0 else snapshot.due_date
+    return with_number(snapshot, number, payment_reference=number, due_date=due_date)
 
 
 def rate_bp(rate: Decimal) -> int:

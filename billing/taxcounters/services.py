@@ -175,7 +175,9 @@ def _entry(
     rate: Decimal | None,
     sign: int,
     now: datetime,
-) -> TaxLedgerEntry:
+) -> dict[str, Any]:
+    """The entry's column values (a plain dict: the set-based writer of a billing run books
+    tens of thousands per batch, where building ORM objects alone would cost a third)."""
     turnover = turnover_eur = eu_b2c = union = 0
     for line in lines:
         flags = flags_for(line.treatment, cross_border_consumer=cross_border_consumer)
@@ -187,23 +189,23 @@ def _entry(
             eu_b2c += eur
         if flags.union:
             union += eur
-    return TaxLedgerEntry(
-        id=new_id("txl"),
-        livemode=livemode,
-        document_id=document_id,
-        invoice_id=invoice_id,
-        kind=kind,
-        year=booked_on.year,
-        booked_on=booked_on,
-        currency=currency,
-        gross_minor=sign * gross_minor,
-        turnover_minor=sign * turnover,
-        turnover_eur_minor=sign * turnover_eur,
-        eu_b2c_eur_minor=sign * eu_b2c,
-        union_eur_minor=sign * union,
-        cross_border_consumer=cross_border_consumer,
-        created_at=now,
-    )
+    return {
+        "id": new_id("txl"),
+        "livemode": livemode,
+        "document_id": document_id,
+        "invoice_id": invoice_id,
+        "kind": kind,
+        "year": booked_on.year,
+        "booked_on": booked_on,
+        "currency": currency,
+        "gross_minor": sign * gross_minor,
+        "turnover_minor": sign * turnover,
+        "turnover_eur_minor": sign * turnover_eur,
+        "eu_b2c_eur_minor": sign * eu_b2c,
+        "union_eur_minor": sign * union,
+        "cross_border_consumer": cross_border_consumer,
+        "created_at": now,
+    }
 
 
 def record_invoice(
@@ -218,22 +220,24 @@ def record_invoice(
     of the supply date the engine used, None for EUR or when none was published)."""
     if invoice.supplied_on is None or invoice.gross_minor is None:
         raise ValueError("only a finalized invoice can be booked")
-    entry = _entry(
-        document_id=invoice.id,
-        invoice_id=invoice.id,
-        kind=INVOICE,
-        livemode=invoice.livemode,
-        booked_on=invoice.supplied_on,
-        currency=invoice.currency,
-        gross_minor=invoice.gross_minor,
-        lines=[
-            _Line(d.treatment.value, line.net_minor)
-            for line, d in zip(invoice.lines, decisions, strict=True)
-        ],
-        cross_border_consumer=any(d.counts_toward_eu_b2c for d in decisions),
-        rate=_rate(invoice.currency, eur_rate, invoice.supplied_on),
-        sign=1,
-        now=now,
+    entry = TaxLedgerEntry(
+        **_entry(
+            document_id=invoice.id,
+            invoice_id=invoice.id,
+            kind=INVOICE,
+            livemode=invoice.livemode,
+            booked_on=invoice.supplied_on,
+            currency=invoice.currency,
+            gross_minor=invoice.gross_minor,
+            lines=[
+                _Line(d.treatment.value, line.net_minor)
+                for line, d in zip(invoice.lines, decisions, strict=True)
+            ],
+            cross_border_consumer=any(d.counts_toward_eu_b2c for d in decisions),
+            rate=_rate(invoice.currency, eur_rate, invoice.supplied_on),
+            sign=1,
+            now=now,
+        )
     )
     session.add(entry)
     return entry
@@ -258,19 +262,23 @@ def record_credit_note(
     if booked is None:
         # an invoice finalized before the ledger existed: its treatments tell most cases
         booked = any(line.tax_treatment in _DESTINATION for line in original.lines)
-    entry = _entry(
-        document_id=note.id,
-        invoice_id=original.id,
-        kind=CREDIT_NOTE,
-        livemode=note.livemode,
-        booked_on=note.issued_on,
-        currency=note.currency,
-        gross_minor=note.gross_minor,
-        lines=[_Line(line.tax_treatment or "out_of_scope", line.net_minor) for line in note.lines],
-        cross_border_consumer=booked,
-        rate=_rate(original.currency, original.eur_rate, original.supplied_on),
-        sign=-1,
-        now=now,
+    entry = TaxLedgerEntry(
+        **_entry(
+            document_id=note.id,
+            invoice_id=original.id,
+            kind=CREDIT_NOTE,
+            livemode=note.livemode,
+            booked_on=note.issued_on,
+            currency=note.currency,
+            gross_minor=note.gross_minor,
+            lines=[
+                _Line(line.tax_treatment or "out_of_scope", line.net_minor) for line in note.lines
+            ],
+            cross_border_consumer=booked,
+            rate=_rate(original.currency, original.eur_rate, original.supplied_on),
+            sign=-1,
+            now=now,
+        )
     )
     session.add(entry)
     return entry
@@ -305,9 +313,7 @@ def ledger_row(
         sign=1,
         now=now,
     )
-    return {c.key: getattr(entry, c.key) for c in LEDGER_TABLE.columns if c.key != "tenant_id"} | {
-        "tenant_id": tenant_id
-    }
+    return entry | {"tenant_id": tenant_id}
 
 
 LEDGER_TABLE: sa.Table = TaxLedgerEntry.__table__  # type: ignore[assignment]
@@ -376,21 +382,23 @@ def book_unbooked(session: Session, *, livemode: bool, year: int, now: datetime)
                 continue
             own = lines[row.id]
             session.add(
-                _entry(
-                    document_id=row.id,
-                    invoice_id=row.id,
-                    kind=INVOICE,
-                    livemode=livemode,
-                    booked_on=row.supplied_on,
-                    currency=row.currency,
-                    gross_minor=row.gross_minor,
-                    lines=own,
-                    cross_border_consumer=_cross_border(
-                        {ln.treatment for ln in own}, row.country, seller_country
-                    ),
-                    rate=_rate(row.currency, row.eur_rate, row.supplied_on),
-                    sign=1,
-                    now=now,
+                TaxLedgerEntry(
+                    **_entry(
+                        document_id=row.id,
+                        invoice_id=row.id,
+                        kind=INVOICE,
+                        livemode=livemode,
+                        booked_on=row.supplied_on,
+                        currency=row.currency,
+                        gross_minor=row.gross_minor,
+                        lines=own,
+                        cross_border_consumer=_cross_border(
+                            {ln.treatment for ln in own}, row.country, seller_country
+                        ),
+                        rate=_rate(row.currency, row.eur_rate, row.supplied_on),
+                        sign=1,
+                        now=now,
+                    )
                 )
             )
         session.flush()

@@ -19,6 +19,8 @@ from billing.documents.model import (
     canonical_json,
     content_sha256,
     snapshot_from_json,
+    snapshot_to_dict,
+    with_number,
 )
 from tax.model import Treatment, VatCategory
 from tax.notes import NoteKey
@@ -153,6 +155,32 @@ def test_canonical_json_has_sorted_keys_and_the_computed_totals_when_serialised(
     assert parsed["lines"][0]["quantity"] == "1"
     assert b" " not in data.split(b'"logo"')[0][-2:]  # compact separators
     assert data == canonical_json(example_snapshot(ExampleCase.DOMESTIC))
+
+
+@pytest.mark.parametrize("case", list(ExampleCase), ids=str)
+def test_canonical_json_equals_one_sorted_dump_when_the_seller_is_spliced_in(
+    case: ExampleCase,
+) -> None:
+    # canonical_json encodes the seller once per seller object and splices it in; the bytes
+    # must stay those of one json.dumps of the whole snapshot, or stored hashes would break
+    snapshot = all_examples()[case]
+    reference = json.dumps(
+        snapshot_to_dict(snapshot), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+    assert canonical_json(snapshot) == reference
+    other_seller = replace(snapshot, seller=replace(snapshot.seller, legal_name="Andere GmbH"))
+    assert b'"legal_name":"Andere GmbH"' in canonical_json(other_seller)
+    assert canonical_json(snapshot) == reference  # the cache keeps sellers apart
+
+
+def test_with_number_keeps_the_totals_and_changes_only_the_numbering_fields() -> None:
+    snapshot = example_snapshot(ExampleCase.DOMESTIC)
+    numbered = with_number(snapshot, "RE-2026-99999", payment_reference="RE-42", due_date=None)
+    assert numbered == replace(
+        snapshot, number="RE-2026-99999", payment_reference="RE-42", due_date=None
+    )
+    assert numbered.totals == snapshot.totals
+    assert snapshot.number != "RE-2026-99999"  # the original is untouched
 
 
 @pytest.mark.parametrize("case", list(ExampleCase), ids=str)
