@@ -93,7 +93,7 @@ class DunningCase(TenantOwned, HasLivemode, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(sa.Integer())
 
-    __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
+    __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's API)
 
 
 class DunningAttempt(TenantOwned, HasLivemode, Base):

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, request
+from flask import request
 from flask.views import MethodView
 
 from billing.sellers.services import require_seller_profile
@@ -27,6 +27,7 @@ from billing.taxreports.schemas import (
 from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
 from saas.http.api import Blueprint
+from saas.http.formats import TEXT, also_answers, csv_download
 from saas.kernel.clock import utcnow
 from saas.tenants.models import Tenant
 from tax.oss import Quarter
@@ -57,26 +58,8 @@ def _wants_csv(args: dict[str, Any]) -> bool:
     return best == "text/csv"
 
 
-def _csv(body: str, name: str) -> Response:
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
-
-
 def _with_csv(component: str) -> Any:
-    return blp.doc(
-        responses={
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}},
-                    "text/csv": {"schema": {"type": "string"}},
-                },
-            }
-        }
-    )
+    return also_answers(blp, component, {"text/csv": TEXT})
 
 
 def _quarter(args: dict[str, Any]) -> Quarter:
@@ -142,7 +125,7 @@ class OssReturnReport(MethodView):
         report = services.oss_return(session(), livemode=livemode, quarter=quarter)
         if _wants_csv(args):
             # more than 6,000 data lines make several files: served one after the other
-            return _csv("".join(report.to_csv()), f"oss-return-{quarter}")
+            return csv_download("".join(report.to_csv()), f"oss-return-{quarter}")
         return {"object": "tax.oss_return", "livemode": livemode, **report.to_json()}
 
 
@@ -160,5 +143,5 @@ class EcSalesListReport(MethodView):
         quarter = _quarter(args)
         report = services.ec_sales_list(session(), livemode=livemode, quarter=quarter)
         if _wants_csv(args):
-            return _csv(services.ec_sales_csv(report), f"ec-sales-list-{quarter}")
+            return csv_download(services.ec_sales_csv(report), f"ec-sales-list-{quarter}")
         return {"object": "tax.ec_sales_list", "livemode": livemode, **report.to_json()}

@@ -27,6 +27,7 @@ from billing.metrics.months import Month, MonthSummary, month_range, summarize_m
 from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
 from saas.http.api import Blueprint
+from saas.http.formats import BINARY, TEXT, also_answers, csv_download
 from saas.kernel.clock import utcnow
 from saas.kernel.errors import ValidationFailedError
 from saas.metrics.schemas import (
@@ -200,11 +201,7 @@ def _csv(name: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Res
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return Response(
-        buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return csv_download(buffer.getvalue(), name)
 
 
 def _csv_value(field: str, value: Any, currency: str) -> Any:
@@ -258,18 +255,10 @@ def _respond(
 # `format=csv|svg|png` answers in those media types: say so in the OpenAPI document, so that
 # clients (and the schemathesis run in tests/reliability) know every content type a 200 has
 def _with_other_formats(component: str) -> Any:
-    return blp.doc(
-        responses={
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}},
-                    "text/csv": {"schema": {"type": "string"}},
-                    "image/svg+xml": {"schema": {"type": "string"}},
-                    "image/png": {"schema": {"type": "string", "format": "binary"}},
-                },
-            }
-        }
+    return also_answers(
+        blp,
+        component,
+        {"text/csv": TEXT, "image/svg+xml": TEXT, "image/png": BINARY},
     )
 
 
