@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 
 from billing.invoices.models import CREDIT_NOTE, DRAFT, UNCOLLECTIBLE, VOID, Invoice, InvoiceLine
 from billing.metrics.months import Month, month_range
-from billing.metrics.queries import Reconciliation, _prices
 from billing.metrics.reconcile import (
     ExpectedBilling,
     InvoicedRecurring,
+    Reconciliation,
     reconcile_mrr_to_invoices,
 )
-from billing.metrics.services import HISTORY, SUBSCRIPTIONS, tenant_zone
+from billing.metrics.services import HISTORY, SUBSCRIPTIONS, price_terms, tenant_zone
 from saas.subscriptions.lifecycle import State
 from saas.subscriptions.models import SubscriptionCharge, SubscriptionPeriod
 from saas.subscriptions.mrr import monthly_amount
@@ -64,7 +64,7 @@ def _expected(
     session: Session, tenant_id: str, livemode: bool, months: set[Month]
 ) -> list[ExpectedBilling]:
     zone = tenant_zone(session, tenant_id)
-    prices = _prices(session, tenant_id)
+    prices = price_terms(session, tenant_id)
     charges = session.execute(
         sa.select(
             CHARGES.c.period_id,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from billing.metrics import sql
 from billing.metrics.cohorts import Cohort, CohortMonthAggregate, cohort_table
 from billing.metrics.fx import SOURCE, MonthEndRate, MonthEndRates, convert_minor
+from billing.metrics.invoiced import reconcile_invoices
 from billing.metrics.models import LEDGER_CURSOR, MetricsCursor
 from billing.metrics.money import round_minor
 from billing.metrics.months import (
@@ -35,20 +36,18 @@ from billing.metrics.months import (
     summarize_months,
 )
 from billing.metrics.movements import Kind
-from billing.metrics.reconcile import Cause, Difference, reconcile_ledger_to_state
+from billing.metrics.reconcile import Cause, Reconciliation, reconcile_ledger_to_state
 from billing.metrics.services import (
     HISTORY,
     LEDGER,
     SUBSCRIPTIONS,
+    price_terms,
     tenant_zone,
     unconsumed_history,
 )
-from saas.catalog.models import Price
 from saas.subscriptions.lifecycle import State
 from saas.subscriptions.mrr import monthly_amount
 from saas.tenants.models import Tenant
-
-PRICES = Price.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,37 +286,13 @@ def cohorts(
 # --- ledger vs. state ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Reconciliation:
-    first: Month
-    last: Month
-    month_ends: int
-    customers: int
-    differences: list[Difference]
-
-    @property
-    def unexplained(self) -> int:
-        return sum(1 for d in self.differences if not d.explained)
-
-
-def _prices(session: Session, tenant_id: str) -> dict[str, tuple[int, bool, str]]:
-    return {
-        r.id: (int(r.unit_amount), bool(r.per_seat), str(r.billing_interval))
-        for r in session.execute(
-            sa.select(
-                PRICES.c.id, PRICES.c.unit_amount, PRICES.c.per_seat, PRICES.c.billing_interval
-            ).where(PRICES.c.tenant_id == tenant_id)
-        )
-    }
-
-
 _Explanations = dict[tuple[str, str], tuple[Cause, str]]
 _PriceMrr = Callable[[str, str, int], int]
 
 
 def _price_mrr(session: Session, tenant_id: str) -> _PriceMrr:
     """MRR of a subscription's terms, priced again (`saas.subscriptions.mrr`)."""
-    prices = _prices(session, tenant_id)
+    prices = price_terms(session, tenant_id)
 
     def price_mrr(status: str, price_id: str, quantity: int) -> int:
         unit_amount, per_seat, interval = prices[price_id]
@@ -523,8 +498,6 @@ def reconcile(
     session: Session, tenant_id: str, livemode: bool, first: Month, last: Month, *, check: str
 ) -> Reconciliation:
     """`check` is `ledger_vs_state`, `mrr_vs_invoices` or `both` (one report, both lists)."""
-    from billing.metrics.invoiced import reconcile_invoices  # it builds on this module
-
     parts = []
     if check in ("both", "ledger_vs_state"):
         parts.append(reconcile_ledger(session, tenant_id, livemode, first, last))

@@ -247,3 +247,16 @@ def _whole_periods(exp: int, months: int, billed: int) -> tuple[Cause, int, str]
     if 2 * abs(rest) <= months:
         return Cause.MRR_ROUNDING, exp, f"at most ½ minor unit × {months} month(s)"
     return Cause.UNEXPLAINED, exp, ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    first: Month
+    last: Month
+    month_ends: int
+    customers: int
+    differences: list[Difference]
+
+    @property
+    def unexplained(self) -> int:
+        return sum(1 for d in self.differences if not d.explained)

@@ -35,6 +35,7 @@ from billing.metrics.models import LEDGER_CURSOR, MetricsCursor, MrrMovement
 from billing.metrics.months import Month
 from billing.metrics.movements import Delta, Movement, movements_from_deltas
 from billing.metrics.sql import movements_select
+from saas.catalog.models import Price
 from saas.kernel.tenancy import current_tenant
 from saas.subscriptions.models import Subscription, SubscriptionHistory
 from saas.tenants.models import Tenant
@@ -318,3 +319,18 @@ def rebuild_ledger(session: Session, tenant_id: str, *, now: datetime) -> int:
     cursor.updated_at = now
     session.flush()
     return int(count or 0)
+
+
+_PRICES = Price.__table__
+
+
+def price_terms(session: Session, tenant_id: str) -> dict[str, tuple[int, bool, str]]:
+    """Per price id of the tenant: (unit amount, per seat, billing interval)."""
+    return {
+        r.id: (int(r.unit_amount), bool(r.per_seat), str(r.billing_interval))
+        for r in session.execute(
+            sa.select(
+                _PRICES.c.id, _PRICES.c.unit_amount, _PRICES.c.per_seat, _PRICES.c.billing_interval
+            ).where(_PRICES.c.tenant_id == tenant_id)
+        )
+    }
