@@ -65,6 +65,19 @@ def _expected(
 ) -> list[ExpectedBilling]:
     zone = tenant_zone(session, tenant_id)
     prices = price_terms(session, tenant_id)
+    if not months:
+        return []
+    # only the periods starting in the months asked for, with their charges and their
+    # subscriptions' history up to the last month's end: a report on one quarter must not
+    # read every period the tenant ever billed
+    last_end = max(months).end_at(zone)
+    in_range = sa.and_(
+        PERIODS.c.tenant_id == tenant_id,
+        PERIODS.c.livemode == livemode,
+        PERIODS.c.kind == "service",
+        PERIODS.c.start_at >= min(months).start_at(zone),
+        PERIODS.c.start_at < last_end,
+    )
     charges = session.execute(
         sa.select(
             CHARGES.c.period_id,
@@ -76,7 +89,7 @@ def _expected(
         ).where(
             CHARGES.c.tenant_id == tenant_id,
             CHARGES.c.livemode == livemode,
-            CHARGES.c.period_id.is_not(None),
+            CHARGES.c.period_id.in_(sa.select(PERIODS.c.id).where(in_range)),
             CHARGES.c.kind != "proration_credit",
         )
     ).all()
@@ -92,7 +105,12 @@ def _expected(
             HISTORY.c.new_price_id,
             HISTORY.c.new_quantity,
         )
-        .where(HISTORY.c.tenant_id == tenant_id, HISTORY.c.livemode == livemode)
+        .where(
+            HISTORY.c.tenant_id == tenant_id,
+            HISTORY.c.livemode == livemode,
+            HISTORY.c.occurred_at < last_end,
+            HISTORY.c.subscription_id.in_(sa.select(PERIODS.c.subscription_id).where(in_range)),
+        )
         .order_by(HISTORY.c.subscription_id, HISTORY.c.occurred_at, HISTORY.c.seq)
     ):
         history[r.subscription_id].append(r)
@@ -115,11 +133,7 @@ def _expected(
                 ),
             )
         )
-        .where(
-            PERIODS.c.tenant_id == tenant_id,
-            PERIODS.c.livemode == livemode,
-            PERIODS.c.kind == "service",
-        )
+        .where(in_range)
     ).all()
     for p in rows:
         month = Month.of(p.start_at, zone)
