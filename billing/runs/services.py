@@ -6,8 +6,9 @@ runs, :mod:`billing.runs.models`). It works in batches of subscriptions taken in
 is ONE transaction that also updates the run's counters:
 
 * **phase A, advance** (:func:`advance_batch`): subscriptions due up to ``at`` (renewals,
-  trial ends, scheduled changes, period-end cancellations) go through the subscription
-  service's own step (``advance_locked``), which writes periods, charges and history;
+  trial ends, scheduled changes, period-end cancellations) move: plain renewals set-based
+  (``saas.subscriptions.bulk_renewal``), the rest through the subscription service's own
+  step (``advance_locked``); both write the same periods, charges, history and events;
 * **phase B, invoice** (:func:`invoice_batch`): the pending charges of the batch's
   subscriptions become finalized invoices (:mod:`billing.runs.invoicing`), written with
   multi-row INSERTs, numbered from one block reserved per batch
@@ -304,19 +305,28 @@ def advance_batch(
     *,
     at: datetime,
     actor: str = SYSTEM_ACTOR,
+    set_based: bool = True,
 ) -> BatchResult:
-    """Advance ``subscription_ids`` (those this transaction can lock) up to ``at`` through
-    the subscription service's own time step (the ORM path: renewals, trial ends, scheduled
-    changes, cancellations, each at its own instant). No savepoints: a subscription that
+    """Advance ``subscription_ids`` (those this transaction can lock) up to ``at``: plain
+    renewals set-based (``saas.subscriptions.bulk_renewal``, the same rows the ORM path
+    writes), the rest through the subscription service's own time step (the ORM path: trial
+    ends, scheduled changes, cancellations, each at its own instant). ``set_based=False``
+    sends every subscription through the ORM path. No savepoints: a subscription that
     fails fails the batch, which the caller then retries one subscription at a time."""
+    from saas.subscriptions import bulk_renewal
     from saas.subscriptions import services as subscriptions
 
     result = BatchResult()
     locked = _lock_subscriptions(session, subscription_ids)
     result.skipped += len(subscription_ids) - len(locked)
+    rest = locked
+    if set_based:
+        renewal = bulk_renewal.renew_plain(session, locked, at)
+        result.advanced += len(renewal.renewed)
+        rest = renewal.rest
     subs = session.scalars(
         sa.select(Subscription)
-        .where(Subscription.id.in_(locked))
+        .where(Subscription.id.in_(rest))
         .order_by(Subscription.id)
         .execution_options(populate_existing=True)
     )
