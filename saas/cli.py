@@ -263,7 +263,13 @@ def demo_cmd() -> None:
 
 
 @click.command("worker")
-@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="Worker threads; 0 runs only the scheduler (it queues the periodic tasks, runs none).",
+)
 @click.option("--no-periodic", is_flag=True, help="Do not run the scheduler in this process.")
 @click.option(
     "--metrics-bind",

@@ -28,6 +28,8 @@
   checks VAT IDs (tests: a local stand-in).
 - ABOWERK_COOKIES_SECURE (true): portal and dashboard cookies carry `Secure`; browsers accept
   that on http://localhost too, so only a plain-HTTP server on another host needs `false`.
+- ABOWERK_BILLING_SCHEDULE (*/15 * * * *): when the scheduler starts a billing run, as five
+  cron fields (minute hour day month weekday, UTC).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Settings:
     mail_from: str = "abowerk@localhost"
     vies_url: str | None = None
     cookies_secure: bool = True
+    billing_schedule: str = "*/15 * * * *"
 
     @property
     def is_production(self) -> bool:
@@ -134,7 +137,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         vies_url=env_vars.get("ABOWERK_VIES_URL") or None,
         cookies_secure=env_vars.get("ABOWERK_COOKIES_SECURE", "true").lower()
         not in ("0", "false", "no", "off"),
+        billing_schedule=_cron(env_vars.get("ABOWERK_BILLING_SCHEDULE") or "*/15 * * * *"),
     )
+
+
+def _cron(spec: str) -> str:
+    """Five cron fields, checked at start-up rather than by the scheduler every minute."""
+    from huey import crontab
+
+    fields = spec.split()
+    if len(fields) != 5:
+        raise ConfigError(f"ABOWERK_BILLING_SCHEDULE needs 5 cron fields, got {spec!r}")
+    try:
+        crontab(*fields)
+    except ValueError as exc:
+        raise ConfigError(f"ABOWERK_BILLING_SCHEDULE {spec!r}: {exc}") from exc
+    return " ".join(fields)
 
 
 def flask_config(settings: Settings) -> dict[str, Any]:

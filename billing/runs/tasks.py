@@ -2,9 +2,10 @@
 # (huey ships no type hints for its task decorator)
 """Worker tasks of billing runs (shell layer: wires the run to the Huey queue).
 
-* ``billing_tick`` (every 15 minutes): one run group over the active tenants, billed up to
-  now, fanned out: ``plan_billing(tenant_id, run_id)`` per tenant cuts the tenant's run into
-  parts by subscription id and queues ``bill_part(…)`` per part, so that any number of
+* ``billing_tick`` (every 15 minutes, or as ABOWERK_BILLING_SCHEDULE says): one run group
+  over the active tenants, billed up to now, fanned out: ``plan_billing(tenant_id, run_id)``
+  per tenant cuts the tenant's run into parts by subscription id and queues ``bill_part(…)``
+  per part, so that any number of
   ``abowerk worker`` processes on any number of machines share one run. Exactly-once does
   not depend on who runs what: the batches lock their subscriptions and the period key is
   unique. ``abowerk billing run --queue`` starts the same from the shell.
@@ -16,7 +17,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from huey import crontab
@@ -120,7 +123,20 @@ def queue_runs(
     return group_id, runs
 
 
-@huey.periodic_task(crontab(minute="*/15"))
+@functools.lru_cache(maxsize=4)
+def _schedule(spec: str) -> Callable[[datetime], bool]:
+    return crontab(*spec.split())  # type: ignore[no-any-return]
+
+
+def billing_due(at: datetime) -> bool:
+    """Whether the scheduler starts a run at ``at`` (ABOWERK_BILLING_SCHEDULE, default every
+    15 minutes; read when asked, so the setting is the worker app's, not the import's)."""
+    with app_context() as app:
+        spec: str = app.config["ABOWERK_SETTINGS"].billing_schedule
+    return _schedule(spec)(at)
+
+
+@huey.periodic_task(billing_due)
 def billing_tick() -> None:
     with app_context():
         tenant_ids = services.active_tenant_ids(db.engine)
