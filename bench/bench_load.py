@@ -424,15 +424,16 @@ def run(duration: int, connections: int) -> dict[str, Any]:
 
 NOTES = """\
 Where the time goes (PostgreSQL, measured by counting statements and with cProfile; what was
-changed for it: docs/reliability.md, "Load"). A read by id costs 4 round trips (pool ping,
-credential lookup that also sets the tenant, query, commit) against the baseline's 3 (ping,
-query, rollback), plus 2 Redis calls for the two default rate limits, and about 3 ms of
-Python against the baseline's 0.8 ms: Flask-Smorest and marshmallow, the ORM with tenant
-scoping, Flask-Limiter, a JSON access-log line and the Prometheus histogram. A prorated
-subscription change is 23 round trips (17 of them the subscription service's reads and
-writes, in one transaction after the idempotency claim) and about 25 ms of Python, so the 15 %
-of changes take about as much of the machine as all the reads together. The load generator,
-PostgreSQL and Redis share the same two cores.
+changed for it: docs/reliability.md, "Load"). A read by id costs 3 round trips (credential
+lookup that also sets the tenant, query, commit; a pooled connection is pinged only when its
+backend ended or it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis
+call for the two default rate limits, and about 3 ms of Python against the baseline's
+0.8 ms: Flask-Smorest and marshmallow, the ORM with tenant scoping, Flask-Limiter, a JSON
+access-log line and the Prometheus histogram. A prorated subscription change is 16 round
+trips (12 of them the subscription service's reads and writes and the idempotent response,
+in one transaction after the idempotency claim) and about 11 ms of Python, so the 15 % of
+changes still take more than a third of the web server's time. The load generator, PostgreSQL
+and Redis share the same two cores.
 """
 
 

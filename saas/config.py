@@ -159,7 +159,10 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     return {
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # PostgreSQL checks its pooled connections more cheaply (saas.extensions)
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": not settings.database_url.startswith("postgresql")
+        },
         "MAX_CONTENT_LENGTH": settings.max_body_bytes,
         "ABOWERK_SETTINGS": settings,
         "API_TITLE": "abowerk API",

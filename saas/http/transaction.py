@@ -6,8 +6,9 @@ rolls back, so an error never leaves half a write behind.
 A database that fails mid-request (the connection cut, PostgreSQL restarted, a lock or
 serialization timeout) is answered 503 `database_unavailable` with `Retry-After`, like a
 failed commit: nothing of the request was kept, and its Idempotency-Key is released, so the
-client can simply retry. The pool discards the broken connection; its next checkout is
-checked with a ping first (`pool_pre_ping`).
+client can simply retry. The pool discards the broken connection; a pooled connection that
+the server ended while it was idle is found out and replaced at checkout
+(`pool_pre_ping`, or on PostgreSQL the cheaper check of saas.extensions).
 """
 
 from __future__ import annotations

@@ -102,6 +102,9 @@ class _Ctx:
     now: datetime
     actor: str
     claimed: set[str] = field(default_factory=set)
+    # prices and plans by id, read once per use case (or batch): one change used to read the
+    # same price four times and its plan twice. Shared with `as_system`, like `claimed`.
+    catalog: dict[str, Price | Plan] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -738,15 +741,26 @@ def _returns_after_cancellation(session: Session, customer_id: str) -> bool:
 
 
 def _price(ctx: _Ctx, price_id: str) -> Price:
-    return get_price(ctx.session, price_id)
+    # the session's identity map would hand back the same object, but only after a query
+    price = ctx.catalog.get(price_id)
+    if not isinstance(price, Price):
+        price = ctx.catalog[price_id] = get_price(ctx.session, price_id)
+    return price
+
+
+def _plan_by_id(ctx: _Ctx, plan_id: str) -> Plan:
+    plan = ctx.catalog.get(plan_id)
+    if not isinstance(plan, Plan):
+        plan = ctx.catalog[plan_id] = get_plan(ctx.session, plan_id)
+    return plan
 
 
 def _plan(ctx: _Ctx, price_id: str) -> Plan:
-    return get_plan(ctx.session, _price(ctx, price_id).plan_id)
+    return _plan_by_id(ctx, _price(ctx, price_id).plan_id)
 
 
 def _item(ctx: _Ctx, price: Price, quantity: int) -> Item:
-    plan = get_plan(ctx.session, price.plan_id)
+    plan = _plan_by_id(ctx, price.plan_id)
     label = f"{plan.name} ({price.nickname})" if price.nickname else plan.name
     return Item(price.id, price.unit_amount, quantity, price.per_seat, label=label)
 
@@ -923,13 +937,11 @@ def _record(
             detail=detail or {},
         )
     )
-    from saas.subscriptions.schemas import SubscriptionSchema  # schemas import this module
-
     emit_event(
         ctx.session,
         WEBHOOK_EVENT_BY_HISTORY.get(str(event), "subscription.updated"),
         {
-            "object": SubscriptionSchema().dump(sub),
+            "object": _subscription_schema().dump(sub),
             "change": {
                 "event": str(event),
                 "occurred_at": _iso(occurred_at or ctx.now),
@@ -942,6 +954,17 @@ def _record(
         now=ctx.now,
         livemode=sub.livemode,
     )
+
+
+_SCHEMA: list[Any] = []  # building a marshmallow schema costs more than dumping with it
+
+
+def _subscription_schema() -> Any:
+    if not _SCHEMA:
+        from saas.subscriptions.schemas import SubscriptionSchema  # schemas import this module
+
+        _SCHEMA.append(SubscriptionSchema())
+    return _SCHEMA[0]
 
 
 # Webhook event type for each history event; everything else is `subscription.updated`.
@@ -970,7 +993,9 @@ def _plan_change(ctx: _Ctx, sub: Subscription, data: dict[str, Any]) -> _ChangeP
     old_price = _price(ctx, sub.price_id)
     new_price = old_price
     if data.get("price_id") and data["price_id"] != sub.price_id:
-        new_price, _, _ = get_sellable_price(ctx.session, data["price_id"])
+        new_price, new_plan, _ = get_sellable_price(ctx.session, data["price_id"])
+        ctx.catalog[new_price.id] = new_price
+        ctx.catalog[new_plan.id] = new_plan
         if new_price.currency != sub.currency:
             raise CurrencyMismatchError(
                 f"price {new_price.id} is in {new_price.currency}, the subscription in "

@@ -2,8 +2,11 @@
 
 On PostgreSQL a read by id is two statements and the commit: the credential lookup (the
 `SECURITY DEFINER` function of migration 0012, which also sets the transaction's tenant) and
-the query itself; an `Idempotency-Key` claim rides in the authentication's transaction. The
-tests below pin those counts (a regression would bring the round trips back, docs/benchmarks.md)
+the query itself; an `Idempotency-Key` claim rides in the authentication's transaction; a
+prorated subscription change is twelve statements in its own transaction. A pooled connection
+is pinged only when its backend has ended or it sat idle (saas.extensions); with Redis both
+rate limits cost one call (saas.http.ratelimit). The tests below pin those counts (a
+regression would bring the round trips back, docs/benchmarks.md)
 and show that the function opens no door: the app role still sees no other tenant's
 credentials, an unknown secret sets no tenant, and a known one sets it for its own
 transaction only. The session writes the tenant setting only when it changes, and writes it
@@ -73,6 +76,56 @@ def test_read_by_id_is_two_statements_and_a_commit_when_authenticated_on_postgre
 
 
 @POSTGRES_ONLY
+def test_pooled_connection_is_pinged_only_when_its_backend_ended_or_it_sat_idle_on_postgres(
+    app: Flask,
+    client: FlaskClient,
+    tenant: TenantCtx,
+    owner_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from saas import extensions
+
+    customer = client.post("/v1/customers", json=CUSTOMER, headers=tenant.headers).json["id"]
+    with app.app_context():
+        engine = db.engine
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def ping(dbapi_conn: Any) -> bool:
+        pings.append(dbapi_conn)
+        return real_ping(dbapi_conn)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    # a connection just used goes out again without a round trip
+    assert client.get(f"/v1/customers/{customer}", headers=tenant.headers).status_code == 200
+    assert pings == []
+
+    # the backends of the app's idle pooled connections are ended (the owner's engine keeps
+    # no pool): the next request notices at checkout, replaces its connection and succeeds
+    with owner_engine.connect() as conn:
+        ended = conn.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                "FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert ended
+    resp = client.get(f"/v1/customers/{customer}", headers=tenant.headers)
+    assert resp.status_code == 200, resp.json
+    assert resp.json["id"] == customer
+    assert len(pings) >= 1
+
+    # a connection idle for longer than the threshold is pinged even when nothing was heard
+    engine.dispose()  # one fresh, healthy connection from here on
+    assert client.get(f"/v1/customers/{customer}", headers=tenant.headers).status_code == 200
+    pings.clear()
+    monkeypatch.setattr(extensions, "PING_IF_IDLE_FOR", 0.0)
+    assert client.get(f"/v1/customers/{customer}", headers=tenant.headers).status_code == 200
+    assert len(pings) == 1
+
+
+@POSTGRES_ONLY
 def test_idempotency_claim_joins_the_authentication_transaction_when_a_key_is_sent(
     app: Flask, client: FlaskClient, tenant: TenantCtx
 ) -> None:
@@ -91,6 +144,14 @@ def test_idempotency_claim_joins_the_authentication_transaction_when_a_key_is_se
     view = seen[3 : seen.index("COMMIT", 3)]
     assert view[0].startswith("SELECT set_config(")
     assert not any(s.startswith("SELECT set_config(") for s in view[1:]), view
+    # the prorated change itself: the subscription, the tenant's zone, the claim, its price
+    # and plan once each, the open period, then one flush (event, subscription, charge,
+    # history) and the idempotent response; 17 statements before prices and plans were
+    # read once per change and the two late UPDATEs of the subscription became one
+    assert len(view) == 12, view
+    assert sum(s.startswith("SELECT prices.") for s in view) == 1, view
+    assert sum(s.startswith("SELECT plans.") for s in view) == 1, view
+    assert sum(s.startswith("UPDATE subscriptions ") for s in view) == 2, view
 
 
 @POSTGRES_ONLY
@@ -185,6 +246,59 @@ def test_rate_limit_headers_count_down_from_the_increments_when_counters_are_in_
             (429, "5", "0"),
         ]
     finally:
+        with limited.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="set ABOWERK_TEST_REDIS_URL")
+def test_both_rate_limits_take_one_redis_call_and_a_breach_stops_the_count_when_in_redis(
+    app: Flask, database_url: str, tmp_path: Path, tenant: TenantCtx
+) -> None:
+    import redis
+
+    from saas.http.ratelimit import RequestWindowRedisStorage
+
+    store = redis.Redis.from_url(REDIS_URL)
+    store.flushdb()  # a dedicated test database number
+    limited = create_app(
+        {
+            "ENVIRON": make_environ(
+                database_url,
+                tmp_path,
+                ABOWERK_REDIS_URL=REDIS_URL,
+                ABOWERK_RATE_LIMIT="2 per minute;1000 per hour",
+            )
+        }
+    )
+    storage = limited.extensions["abowerk_limiter"].storage
+    assert isinstance(storage, RequestWindowRedisStorage)
+    calls: list[str] = []
+    for name in ("_lua_incr_expire_ttl", "_lua_incr_expire_ttl_many"):
+        script = getattr(storage, name)
+
+        def counted(*args: Any, _script: Any = script, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _script(*args, **kw)
+
+        setattr(storage, name, counted)
+    try:
+        client = limited.test_client()
+        seen = []
+        for _ in range(3):
+            resp = client.get("/v1/customers", headers=tenant.headers)
+            seen.append((resp.status_code, resp.headers.get("X-RateLimit-Remaining")))
+        assert seen == [(200, "1"), (200, "0"), (429, "0")]
+        assert calls == ["_lua_incr_expire_ttl_many"] * 3  # one round trip per request
+        counts = {
+            key.decode().rsplit("/", 1)[-1]: int(store.get(key) or 0)
+            for pattern in ("*/2/1/minute", "*/1000/1/hour")  # this test's two limits
+            for key in store.scan_iter(pattern)
+        }
+        # like Flask-Limiter's own loop: the refused request stopped at the minute's breach
+        # and did not count against the hour
+        assert counts == {"minute": 3, "hour": 2}
+    finally:
+        store.flushdb()
         with limited.app_context():
             db.engine.dispose()
 
