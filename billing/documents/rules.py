@@ -26,7 +26,8 @@ GoBD), the buyer's name and country (BR-07, BR-11), the seller's Steuernummer or
 (BR-CO-25), one exemption reason per category and rate (BR-E-10, BR-AE-10, BR-O-10), and
 category O alone on its invoice (BR-O-11). Out-of-scope invoices may not carry any VAT ID
 (BR-O-02), so they need the Steuernummer. :func:`check_xrechnung` adds the XRechnung
-(CIUS BR-DE) fields.
+(CIUS BR-DE) fields. Every text must be representable in XML 1.0 (no control characters
+other than tab and line breaks, no lone surrogates): the e-invoice could not be written.
 
 Each problem names the field as a dotted path into the snapshot (``buyer.address.city``,
 ``lines[0].tax.rate``); :func:`validate_invoice` raises :class:`InvoiceIncompleteError`
@@ -36,7 +37,9 @@ Each problem names the field as a dotted path into the snapshot (``buyer.address
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -316,10 +319,62 @@ def _check_small_amount(out: _Findings, snapshot: InvoiceSnapshot) -> None:
         out.invalid("kind", f"gross {gross} EUR exceeds the § 33 UStDV limit of {limit} EUR")
 
 
+# the characters XML 1.0 allows (§ 2.2 "Char"); anything else makes the CII XML unwritable
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _texts(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in the snapshot with its dotted path (``lines[0].description``)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _texts(item, f"{path}[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            if f.init:  # derived fields (totals) are computed from the others
+                name = f"{path}.{f.name}" if path else f.name
+                yield from _texts(getattr(value, f.name), name)
+
+
+# init field names per dataclass type: the walk below runs for every invoice a billing run
+# makes, and ``dataclasses.fields`` per object was a sixth of the run's time
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _strings(value: object, found: list[str]) -> None:
+    """Append every string in ``value`` to ``found`` (no paths: the cheap first pass)."""
+    kind = type(value)
+    if kind is str:
+        found.append(value)  # type: ignore[arg-type]
+    elif kind is tuple:
+        for item in value:  # type: ignore[attr-defined]
+            _strings(item, found)
+    elif (names := _INIT_FIELDS.get(kind)) is not None:
+        for name in names:
+            _strings(getattr(value, name), found)
+    elif isinstance(value, str):
+        found.append(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _INIT_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value) if f.init)
+        _strings(value, found)
+
+
+def _check_text(out: _Findings, snapshot: InvoiceSnapshot) -> None:
+    found: list[str] = []
+    _strings(snapshot, found)
+    if not _NOT_XML_CHAR.search("\n".join(found)):  # "\n" is allowed: it cannot hide one
+        return
+    for path, text in _texts(snapshot, ""):
+        if _NOT_XML_CHAR.search(text):
+            out.invalid(path, "contains control characters an XML e-invoice cannot carry")
+
+
 def check_invoice(snapshot: InvoiceSnapshot) -> tuple[Problem, ...]:
     """Every problem of ``snapshot`` under its content profile, in a stable order."""
     out = _Findings()
     profile = profile_of(snapshot)
+    _check_text(out, snapshot)
     _check_parties(out, snapshot, profile)
     _check_document(out, snapshot)
     _check_lines(out, snapshot)

@@ -303,3 +303,20 @@ def test_seller_branding_and_ids_are_invalid_when_malformed(
     snapshot = example_snapshot(ExampleCase.DOMESTIC)
     snapshot = replace(snapshot, seller=replace(snapshot.seller, **changes))  # type: ignore[arg-type]
     assert _errors(snapshot) == {field: False}
+
+
+@pytest.mark.parametrize("bad", ["\x03", "\x00", "\ud800", "\ufffe"], ids=repr)
+def test_text_is_invalid_with_its_field_when_xml_cannot_carry_a_character(bad: str) -> None:
+    snapshot = example_snapshot(ExampleCase.DOMESTIC)
+    line = replace(snapshot.lines[0], description=f"Hosting{bad}")
+    buyer = replace(snapshot.buyer, name=f"Erika{bad}")
+    errors = _errors(replace(snapshot, lines=(line,), buyer=buyer))
+    assert errors == {"lines[0].description": False, "buyer.name": False}
+    with pytest.raises(InvoiceInvalidError):
+        validate_invoice(replace(snapshot, lines=(line,)))
+
+
+def test_tabs_line_breaks_and_any_script_are_fine_when_checked() -> None:
+    snapshot = example_snapshot(ExampleCase.DOMESTIC)
+    line = replace(snapshot.lines[0], description="Zeile 1\r\n\tZeile 2 — 中文 😀")
+    assert check_invoice(replace(snapshot, lines=(line,))) == ()
