@@ -1,14 +1,24 @@
-"""Security headers on every response.
+"""Security headers on every response, and requests carrying NUL refused before any view.
 
 API responses are data, never documents to render: `default-src 'none'`. The interactive API
 docs page runs Swagger UI from our own assets, which needs inline bootstrapping. HSTS is sent
 only over TLS (behind a proxy, gunicorn's `forwarded_allow_ips` decides whom to believe about
 `X-Forwarded-Proto`), so a plain-HTTP development server never pins itself.
+
+PostgreSQL text cannot hold NUL (U+0000): an id, a cursor or a name carrying one fails in the
+database, a 500 found by the API fuzz (tests/reliability/test_api_stateful.py). No value of
+ours can contain it, so a request with one is refused first: 404 when it is in the path (no
+such resource can exist), 422 `validation_failed` naming the field when it is in the query or
+the JSON body.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, request
+
+from saas.http.problems import problem
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = (
@@ -32,5 +42,41 @@ def _headers(response: Response) -> Response:
     return response
 
 
+NUL = "\x00"
+
+
+def _nul_fields(value: Any, path: str) -> list[str]:
+    """The dotted paths of the JSON strings (keys included) that hold NUL."""
+    if isinstance(value, str):
+        return [path or "_body"] if NUL in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            found += [name] if NUL in str(key) else _nul_fields(item, name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _nul_fields(item, f"{path}.{i}" if path else str(i))
+    return found
+
+
+def _refuse_nul() -> Response | None:
+    if NUL in request.path:
+        return problem(404, "route_not_found", "Not Found", "no resource has this path")
+    fields = [name for name, values in request.args.lists() if any(NUL in v for v in values)]
+    if request.is_json:
+        fields += _nul_fields(request.get_json(silent=True), "")
+    if not fields:
+        return None
+    return problem(
+        422,
+        "validation_failed",
+        "Unprocessable Entity",
+        "Some fields are invalid; see `errors`.",
+        errors={name: ["must not contain the NUL character"] for name in fields},
+    )
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul)
     app.after_request(_headers)
