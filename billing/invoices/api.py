@@ -25,7 +25,7 @@ from billing.invoices.schemas import (
 )
 from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
-from saas.http.api import Blueprint
+from saas.http.api import Blueprint, link
 from saas.kernel.clock import utcnow
 from saas.kernel.pagination import list_envelope
 
@@ -38,6 +38,15 @@ blp = Blueprint(
 
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 FILE_PROBLEMS = (401, 403, 404, 409, 429)
+
+_BY_ID = {"invoice_id": "$response.body#/id"}
+_GET_INVOICE = link("get", "/v1/invoices/{invoice_id}", "The invoice.", parameters=_BY_ID)
+_FINALIZE = link(
+    "post",
+    "/v1/invoices/{invoice_id}/finalize",
+    "Finalize the draft: number it and freeze it.",
+    parameters=_BY_ID,
+)
 
 
 def actor() -> str:
@@ -78,6 +87,14 @@ class InvoiceCollection(MethodView):
 
     @blp.arguments(InvoiceCreateIn)
     @blp.response(201, InvoiceOut)
+    @blp.links(
+        201,
+        GetInvoice=_GET_INVOICE,
+        AddLine=link(
+            "post", "/v1/invoices/{invoice_id}/lines", "Add a line to the draft.", parameters=_BY_ID
+        ),
+        FinalizeInvoice=_FINALIZE,
+    )
     @blp.problems(*WRITE_PROBLEMS)
     @requires("billing", "write")
     def post(self, data: dict[str, Any]) -> Invoice:
@@ -99,6 +116,7 @@ class InvoiceItem(MethodView):
 class InvoiceLines(MethodView):
     @blp.arguments(LineIn)
     @blp.response(201, InvoiceOut)
+    @blp.links(201, GetInvoice=_GET_INVOICE, FinalizeInvoice=_FINALIZE)
     @blp.problems(*WRITE_PROBLEMS)
     @requires("billing", "write")
     def post(self, data: dict[str, Any], invoice_id: str) -> Invoice:
@@ -120,6 +138,16 @@ class InvoiceLineItem(MethodView):
 class InvoiceFinalize(MethodView):
     @blp.arguments(EmptyIn)
     @blp.response(200, InvoiceOut)
+    @blp.links(
+        200,
+        GetInvoice=_GET_INVOICE,
+        ListPayments=link(
+            "get",
+            "/v1/invoices/{invoice_id}/payments",
+            "Its payments and what is still owed.",
+            parameters=_BY_ID,
+        ),
+    )
     @blp.problems(*WRITE_PROBLEMS)
     @requires("billing", "write")
     def post(self, _data: dict[str, Any], invoice_id: str) -> Invoice:

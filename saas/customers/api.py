@@ -16,7 +16,7 @@ from saas.customers.schemas import (
     CustomerUpdateSchema,
 )
 from saas.extensions import session
-from saas.http.api import Blueprint
+from saas.http.api import Blueprint, link
 from saas.kernel.clock import utcnow
 from saas.kernel.pagination import ListArgs, list_envelope
 
@@ -45,7 +45,29 @@ class CustomerCollection(MethodView):
 
     @blp.arguments(CustomerCreateSchema)
     @blp.response(201, CustomerSchema)
-    @blp.problems(400, 401, 403, 409, 413, 422, 429)
+    @blp.links(
+        201,
+        GetCustomer=link(
+            "get",
+            "/v1/customers/{customer_id}",
+            "The customer just created.",
+            parameters={"customer_id": "$response.body#/id"},
+        ),
+        CreateSubscription=link(
+            "post",
+            "/v1/subscriptions",
+            "Subscribe the customer to a price.",
+            request_body={"customer_id": "$response.body#/id"},
+        ),
+        CreateInvoice=link(
+            "post",
+            "/v1/invoices",
+            "Start a one-off draft invoice for the customer.",
+            request_body={"customer_id": "$response.body#/id"},
+        ),
+    )
+    # 404: the test clock named by `test_clock_id` does not exist
+    @blp.problems(400, 401, 403, 404, 409, 413, 422, 429)
     @requires("customers", "write")
     def post(self, data: dict[str, Any]) -> Customer:
         """Create a customer."""

@@ -5,7 +5,7 @@ from typing import Any
 import marshmallow as ma
 
 from saas.customers.validation import LOCALE, normalise_vat_id
-from saas.kernel.countries import is_country
+from saas.kernel.countries import ISO_3166_ALPHA2, is_country
 
 
 def _validate_country(value: str) -> None:
@@ -29,7 +29,12 @@ class AddressSchema(ma.Schema):
     postal_code = ma.fields.String(load_default=None, validate=ma.validate.Length(max=20))
     city = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
     state = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
-    country = ma.fields.String(required=True, validate=_validate_country)
+    # the enum documents what `_validate_country` accepts (clients and the API fuzz see it)
+    country = ma.fields.String(
+        required=True,
+        validate=_validate_country,
+        metadata={"enum": sorted(ISO_3166_ALPHA2), "description": "ISO 3166-1 alpha-2 code."},
+    )
 
 
 class VatIdCheckSchema(ma.Schema):

@@ -1,4 +1,6 @@
-"""flask-smorest wiring: problem+json errors, bearer security, documented error responses."""
+"""flask-smorest wiring: problem+json errors, bearer security, documented error responses and
+OpenAPI links (which response feeds which next call; schemathesis follows them in its stateful
+tests)."""
 
 from __future__ import annotations
 
@@ -30,8 +32,45 @@ class ProblemSchema(ma.Schema):
     request_id = ma.fields.String()
 
 
+def _decimal_as_string(
+    converter: Any, field: ma.fields.Field[Any], ret: dict[str, Any], **_: Any
+) -> dict[str, Any]:
+    """A `Decimal(as_string=True)` goes out as a JSON string ("1.5"): say so, not `number`."""
+    if not (isinstance(field, ma.fields.Decimal) and field.as_string):
+        return {}
+    documented = ret.get("type")
+    if isinstance(documented, list):  # nullable: ["number", "null"]
+        return {"type": ["string" if t == "number" else t for t in documented]}
+    return {"type": "string"}
+
+
+# the validators of the `metadata` fields (saas.catalog.schemas, saas.customers.schemas), by
+# name: this layer imports no domain package
+_METADATA_VALIDATORS = frozenset({"validate_metadata", "_validate_metadata"})
+
+
+def _metadata_rules(
+    converter: Any, field: ma.fields.Field[Any], ret: dict[str, Any], **_: Any
+) -> dict[str, Any]:
+    """Document what the metadata validators accept: at most 50 keys of 1-40 characters,
+    string values of at most 500 (the generic `Dict` would promise any JSON value)."""
+    names = {getattr(v, "__name__", None) for v in getattr(field, "validators", ())}
+    if not (isinstance(field, ma.fields.Dict) and names & _METADATA_VALIDATORS):
+        return {}
+    return {
+        "maxProperties": 50,
+        "propertyNames": {"minLength": 1, "maxLength": 40},
+        "additionalProperties": {"type": "string", "maxLength": 500},
+    }
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(_decimal_as_string)
+        self.ma_plugin.converter.add_attribute_function(_metadata_rules)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return from_http_exception(error)
@@ -52,3 +91,36 @@ class Blueprint(flask_smorest.Blueprint):
             return func
 
         return decorate
+
+    def links(self, status: int, **links: dict[str, Any]) -> Callable[[F], F]:
+        """Document the OpenAPI links of the `status` response: name to `link(...)`."""
+        # int key: flask-smorest keys the responses of @response by the int status, and
+        # @doc deep-merges into them
+        decorate: Callable[[F], F] = self.doc(responses={status: {"links": links}})
+        return decorate
+
+
+def link(
+    method: str,
+    path: str,
+    description: str,
+    *,
+    parameters: dict[str, str] | None = None,
+    request_body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An OpenAPI link to the operation `method path` (the path as documented, with `{name}`).
+
+    The target is named by `operationRef` (a JSON pointer into this document's `paths`): the
+    operations carry no `operationId`. Values are runtime expressions such as
+    `$response.body#/id`; a `request_body` object lists only the fields the link fills.
+    """
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    out: dict[str, Any] = {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "description": description,
+    }
+    if parameters:
+        out["parameters"] = parameters
+    if request_body:
+        out["requestBody"] = request_body
+    return out

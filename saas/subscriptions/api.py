@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from saas.auth.middleware import current_principal, requires
 from saas.extensions import session
-from saas.http.api import Blueprint
+from saas.http.api import Blueprint, link
 from saas.kernel.clock import utcnow
 from saas.kernel.pagination import ListArgs, list_envelope
 from saas.subscriptions import queries, services
@@ -31,6 +31,38 @@ blp = Blueprint(
 )
 
 _WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422, 429)
+
+_BY_ID = {"subscription_id": "$response.body#/id"}
+# what a subscription answer (created or changed) leads to
+_SUBSCRIPTION_LINKS = {
+    "GetSubscription": link(
+        "get", "/v1/subscriptions/{subscription_id}", "The subscription.", parameters=_BY_ID
+    ),
+    "ChangeSubscription": link(
+        "post",
+        "/v1/subscriptions/{subscription_id}/change",
+        "Change its price or quantity.",
+        parameters=_BY_ID,
+    ),
+    "SetPaymentMethod": link(
+        "post",
+        "/v1/subscriptions/{subscription_id}/payment_method",
+        "Record a payment method: an incomplete subscription becomes active.",
+        parameters=_BY_ID,
+    ),
+    "ListCharges": link(
+        "get",
+        "/v1/subscriptions/{subscription_id}/charges",
+        "What it owes or is owed: recurring charges and proration lines, to be invoiced.",
+        parameters=_BY_ID,
+    ),
+    "ListInvoices": link(
+        "get",
+        "/v1/invoices",
+        "The customer's invoices.",
+        parameters={"customer_id": "$response.body#/customer_id"},
+    ),
+}
 
 
 def _actor() -> str:
@@ -61,6 +93,7 @@ class SubscriptionCollection(MethodView):
 
     @blp.arguments(SubscriptionCreateSchema)
     @blp.response(201, SubscriptionSchema)
+    @blp.links(201, **_SUBSCRIPTION_LINKS)
     @blp.problems(*_WRITE_PROBLEMS)
     @requires("subscriptions", "write")
     def post(self, data: dict[str, Any]) -> Subscription:
@@ -83,6 +116,7 @@ class SubscriptionItem(MethodView):
 class SubscriptionChange(MethodView):
     @blp.arguments(SubscriptionChangeSchema)
     @blp.response(200, SubscriptionSchema)
+    @blp.links(200, **_SUBSCRIPTION_LINKS)
     @blp.problems(*_WRITE_PROBLEMS)
     @requires("subscriptions", "write")
     def post(self, data: dict[str, Any], subscription_id: str) -> Subscription:
@@ -157,6 +191,7 @@ class SubscriptionResume(MethodView):
 class SubscriptionPaymentMethod(MethodView):
     @blp.arguments(PaymentMethodSchema)
     @blp.response(200, SubscriptionSchema)
+    @blp.links(200, **_SUBSCRIPTION_LINKS)
     @blp.problems(*_WRITE_PROBLEMS)
     @requires("subscriptions", "write")
     def post(self, data: dict[str, Any], subscription_id: str) -> Subscription:
