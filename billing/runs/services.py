@@ -37,7 +37,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,7 +56,7 @@ from billing.numbering import parse_pattern
 from billing.runs import invoicing
 from billing.runs.bulk import bulk_insert
 from billing.runs.invoicing import Charge, Group, Terms
-from billing.runs.models import FAILED, RUNNING, SUCCEEDED, BillingRun
+from billing.runs.models import FAILED, PENDING, RUNNING, SUCCEEDED, BillingRun
 from billing.runs.numbers import reserve_numbers
 from billing.runs.payloads import invoice_payloads
 from billing.sellers.models import SellerProfile
@@ -181,6 +181,61 @@ def active_tenant_ids(engine: sa.Engine) -> list[str]:
                 sa.select(Tenant.id).where(Tenant.status == "active").order_by(Tenant.id)
             ).scalars()
         )
+
+
+# A run whose row has not moved for this long has lost its process: every batch and every
+# part writes ``updated_at``, which a live run does every few seconds.
+STALE_AFTER = timedelta(hours=1)
+ABANDONED = (
+    "abandoned: no progress since {since} (the process running it stopped); "
+    "a later run bills what it left"
+)
+
+
+def abandon_stale_runs(
+    engine: sa.Engine,
+    *,
+    now: datetime,
+    older_than: timedelta = STALE_AFTER,
+    tenant_ids: Sequence[str] | None = None,
+) -> int:
+    """Mark runs that stopped moving as failed, saying why. A worker killed in the middle of a
+    part takes that part's task with it (a queue hands a task out once); the invoices it
+    committed stay, and what it left is still pending, so the next run bills it — but the
+    run itself would say ``running`` for ever. Returns how many runs were marked (of
+    ``tenant_ids``, by default every active tenant)."""
+    marked = 0
+    cutoff = now - older_than
+    for tenant_id in active_tenant_ids(engine) if tenant_ids is None else tenant_ids:
+        with tenant_session(engine, tenant_id) as session:
+            stale = session.execute(
+                sa.select(_RUNS.c.id, _RUNS.c.updated_at).where(
+                    _RUNS.c.tenant_id == tenant_id,
+                    _RUNS.c.status.in_((PENDING, RUNNING)),
+                    _RUNS.c.updated_at < cutoff,
+                )
+            ).all()
+            for run_id, since in stale:
+                session.execute(
+                    sa.update(_RUNS)
+                    .where(
+                        _RUNS.c.tenant_id == tenant_id,
+                        _RUNS.c.id == run_id,
+                        _RUNS.c.status.in_((PENDING, RUNNING)),
+                    )
+                    .values(
+                        status=FAILED,
+                        finished_at=now,
+                        updated_at=now,
+                        last_error=ABANDONED.format(since=since.isoformat()),
+                    )
+                )
+                log.warning(
+                    "billing run abandoned", extra={"tenant_id": tenant_id, "run_id": run_id}
+                )
+            session.commit()
+            marked += len(stale)
+    return marked
 
 
 def _touch(session: Session, tenant_id: str, run_id: str, now: datetime) -> None:

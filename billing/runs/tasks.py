@@ -139,6 +139,8 @@ def billing_due(at: datetime) -> bool:
 @huey.periodic_task(billing_due)
 def billing_tick() -> None:
     with app_context():
+        # runs whose worker died mid-part say so; this run bills what they left
+        services.abandon_stale_runs(db.engine, now=utcnow())
         tenant_ids = services.active_tenant_ids(db.engine)
     queue_runs(
         tenant_ids,
