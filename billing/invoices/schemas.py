@@ -16,6 +16,7 @@ from billing.sellers.models import LANGUAGES
 from saas.catalog.currencies import CURRENCIES
 from saas.catalog.schemas import validate_metadata
 from saas.kernel.pagination import ListArgs
+from saas.kernel.text import printable
 
 MAX_UNIT_AMOUNT = 10**10  # 100 million in a 2-decimal currency: a typo guard
 MAX_QUANTITY = Decimal(1_000_000)
@@ -40,7 +41,9 @@ class PeriodIn(ma.Schema):
 
 
 class LineIn(ma.Schema):
-    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    description = ma.fields.String(
+        required=True, validate=[ma.validate.Length(min=1, max=500), printable]
+    )
     quantity = ma.fields.Decimal(
         load_default=Decimal(1), validate=_validate_quantity, metadata={"example": "1"}
     )

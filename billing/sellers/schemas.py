@@ -32,6 +32,7 @@ from billing.sellers.models import (
 )
 from saas.catalog.currencies import CURRENCIES
 from saas.kernel.countries import EU_MEMBER_STATES
+from saas.kernel.text import printable
 from tax.errors import TaxError
 from tax.territories import vat_code
 from tax.vatid import validate_vat_id
@@ -92,12 +93,16 @@ _COUNTER = ma.validate.Range(min=0, max=MAX_COUNTER)
 
 
 class AddressIn(ma.Schema):
-    line1 = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    line2 = ma.fields.String(
-        load_default=None, allow_none=True, validate=ma.validate.Length(max=200)
+    line1 = ma.fields.String(
+        required=True, validate=[ma.validate.Length(min=1, max=200), printable]
     )
-    postal_code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=20))
-    city = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+    line2 = ma.fields.String(
+        load_default=None, allow_none=True, validate=[ma.validate.Length(max=200), printable]
+    )
+    postal_code = ma.fields.String(
+        required=True, validate=[ma.validate.Length(min=1, max=20), printable]
+    )
+    city = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=100), printable])
     country = ma.fields.String(
         required=True,
         validate=ma.validate.OneOf(sorted(EU_MEMBER_STATES), error="an EU member state"),
@@ -105,7 +110,7 @@ class AddressIn(ma.Schema):
 
 
 class ContactIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=200), printable])
     phone = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
 
@@ -173,7 +178,9 @@ def _nested_default(schema: type[ma.Schema]) -> Any:
 
 
 class SellerProfileIn(ma.Schema):
-    legal_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    legal_name = ma.fields.String(
+        required=True, validate=[ma.validate.Length(min=1, max=200), printable]
+    )
     address = ma.fields.Nested(AddressIn, required=True)
     tax_number = ma.fields.String(
         load_default=None,

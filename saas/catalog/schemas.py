@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from saas.catalog.currencies import CURRENCIES
 from saas.catalog.models import DEFAULT_TAX_KIND, INTERVALS, STATUSES, TRIAL_END_BEHAVIORS
+from saas.kernel.text import printable
 
 MAX_TRIAL_DAYS = 730
 MAX_UNIT_AMOUNT = 10**12  # 10 billion in a 2-decimal currency: a typo guard, not a business rule
@@ -28,14 +29,18 @@ def validate_metadata(value: dict[str, Any]) -> None:
 
 
 class ProductCreateSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1000))
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=200), printable])
+    description = ma.fields.String(
+        allow_none=True, validate=[ma.validate.Length(max=1000), printable]
+    )
     metadata = ma.fields.Dict(validate=validate_metadata)
 
 
 class ProductUpdateSchema(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1000))
+    name = ma.fields.String(validate=[ma.validate.Length(min=1, max=200), printable])
+    description = ma.fields.String(
+        allow_none=True, validate=[ma.validate.Length(max=1000), printable]
+    )
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     metadata = ma.fields.Dict(validate=validate_metadata)
 
@@ -63,8 +68,10 @@ class ProductListSchema(ma.Schema):
 
 
 class _PlanFields(ma.Schema):
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1000))
+    name = ma.fields.String(validate=[ma.validate.Length(min=1, max=200), printable])
+    description = ma.fields.String(
+        allow_none=True, validate=[ma.validate.Length(max=1000), printable]
+    )
     trial_days = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_TRIAL_DAYS))
     trial_end_behavior = ma.fields.String(
         validate=ma.validate.OneOf(TRIAL_END_BEHAVIORS),
@@ -76,7 +83,7 @@ class _PlanFields(ma.Schema):
 
 class PlanCreateSchema(_PlanFields):
     product_id = ma.fields.String(required=True, validate=ma.validate.Length(max=40))
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=200), printable])
     trial_days = ma.fields.Integer(
         strict=True, load_default=0, validate=ma.validate.Range(0, MAX_TRIAL_DAYS)
     )
@@ -126,7 +133,7 @@ def _validate_currency(value: str) -> None:
 
 class PriceCreateSchema(ma.Schema):
     plan_id = ma.fields.String(required=True, validate=ma.validate.Length(max=40))
-    nickname = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    nickname = ma.fields.String(allow_none=True, validate=[ma.validate.Length(max=200), printable])
     currency = ma.fields.String(load_default="EUR", validate=_validate_currency)
     unit_amount = ma.fields.Integer(
         required=True,
@@ -146,7 +153,7 @@ class PriceUpdateSchema(ma.Schema):
     """Currency, interval and per-seat never change; a new amount on a price with subscribers
     creates a new version (the response is that new price)."""
 
-    nickname = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    nickname = ma.fields.String(allow_none=True, validate=[ma.validate.Length(max=200), printable])
     unit_amount = ma.fields.Integer(strict=True, validate=ma.validate.Range(0, MAX_UNIT_AMOUNT))
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     metadata = ma.fields.Dict(validate=validate_metadata)

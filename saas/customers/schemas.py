@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from saas.customers.validation import LOCALE, normalise_vat_id
 from saas.kernel.countries import ISO_3166_ALPHA2, is_country
+from saas.kernel.text import printable
 
 
 def _validate_country(value: str) -> None:
@@ -24,11 +25,13 @@ def _validate_metadata(value: dict[str, Any]) -> None:
 
 
 class AddressSchema(ma.Schema):
-    line1 = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
-    line2 = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
-    postal_code = ma.fields.String(load_default=None, validate=ma.validate.Length(max=20))
-    city = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
-    state = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
+    line1 = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=200), printable])
+    line2 = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=200), printable])
+    postal_code = ma.fields.String(
+        load_default=None, validate=[ma.validate.Length(max=20), printable]
+    )
+    city = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=100), printable])
+    state = ma.fields.String(load_default=None, validate=[ma.validate.Length(max=100), printable])
     # the enum documents what `_validate_country` accepts (clients and the API fuzz see it)
     country = ma.fields.String(
         required=True,
@@ -46,17 +49,19 @@ class VatIdCheckSchema(ma.Schema):
 
 class _CustomerFields(ma.Schema):
     email = ma.fields.Email(validate=ma.validate.Length(max=320))
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    name = ma.fields.String(validate=[ma.validate.Length(min=1, max=200), printable])
     address = ma.fields.Nested(AddressSchema)
     is_business = ma.fields.Boolean()
-    vat_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
+    vat_id = ma.fields.String(allow_none=True, validate=[ma.validate.Length(max=32), printable])
     vat_id_check = ma.fields.Nested(
         VatIdCheckSchema,
         allow_none=True,
         metadata={"description": "Result of your VIES check of vat_id (null: unchecked)."},
     )
     locale = ma.fields.String(validate=ma.validate.Regexp(LOCALE, error="like de-DE or en"))
-    external_ref = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    external_ref = ma.fields.String(
+        allow_none=True, validate=[ma.validate.Length(max=200), printable]
+    )
     metadata = ma.fields.Dict(validate=_validate_metadata)
 
     def _check_vat_id(self, data: dict[str, Any], country: str | None) -> None:
@@ -69,7 +74,7 @@ class _CustomerFields(ma.Schema):
 
 class CustomerCreateSchema(_CustomerFields):
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=200), printable])
     address = ma.fields.Nested(AddressSchema, required=True)
     test_clock_id = ma.fields.String(
         allow_none=True,

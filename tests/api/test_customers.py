@@ -262,3 +262,35 @@ def test_no_row_is_written_when_a_request_fails_after_flushing(
     assert resp.status_code == 409
     monkeypatch.undo()
     assert client.get("/v1/customers", headers=tenant.headers).json["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Erika\x00Muster"), ("name", "Erika\x07"), ("address.city", "Ber\x1blin")],
+)
+def test_create_customer_refuses_control_characters_with_the_field_named(
+    client: FlaskClient, tenant: TenantCtx, field: str, value: str
+) -> None:
+    # they could never be printed on an e-invoice (XML 1.0) or stored in PostgreSQL text
+    body: dict[str, Any] = {"email": "erika@example.com", "name": "Erika Muster"}
+    if field == "address.city":
+        body["address"] = {"city": value, "country": "DE"}
+    else:
+        body[field] = value
+    response = client.post("/v1/customers", json=body, headers=tenant.headers)
+    assert response.status_code == 422, response.json
+    assert response.json["code"] == "validation_failed"
+    assert field.split(".", maxsplit=1)[0] in str(response.json["errors"])
+
+
+def test_create_customer_keeps_tabs_and_line_breaks_and_non_latin_text(
+    client: FlaskClient, tenant: TenantCtx
+) -> None:
+    body = {
+        "email": "jurgen@example.com",
+        "name": "Jürgen Ølsen 山田",
+        "address": {"line1": "Hof 2\nHinterhaus", "city": "Köln", "country": "DE"},
+    }
+    response = client.post("/v1/customers", json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.json
+    assert response.json["name"] == "Jürgen Ølsen 山田"
