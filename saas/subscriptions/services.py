@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from saas.catalog.models import Plan, Price
 from saas.catalog.services import get_plan, get_price, get_sellable_price, mark_price_subscribed
@@ -663,10 +664,17 @@ def _take_scheduled_change(ctx: _Ctx, sub: Subscription, *, on: date) -> dict[st
 
 
 def _zone(session: Session) -> ZoneInfo:
-    tenant = session.get(Tenant, current_tenant(session))
-    if tenant is None:  # the session's tenant must exist: a programming error otherwise
+    tenant_id = current_tenant(session)
+    loaded = session.identity_map.get(identity_key(Tenant, tenant_id))
+    if isinstance(loaded, Tenant):
+        return ZoneInfo(loaded.timezone)
+    # the one column, not the whole tenant row into the identity map: this runs in every
+    # use case, and building and tracking a Tenant object cost more than the column's read
+    with session.no_autoflush:
+        timezone = session.scalar(sa.select(Tenant.timezone).where(Tenant.id == tenant_id))
+    if timezone is None:  # the session's tenant must exist: a programming error otherwise
         raise RuntimeError("the session's tenant does not exist")
-    return ZoneInfo(tenant.timezone)
+    return ZoneInfo(timezone)
 
 
 def _context(session: Session, *, now: datetime, actor: str, test_clock_id: str | None) -> _Ctx:
@@ -743,8 +751,19 @@ def _returns_after_cancellation(session: Session, customer_id: str) -> bool:
 def _price(ctx: _Ctx, price_id: str) -> Price:
     # the session's identity map would hand back the same object, but only after a query
     price = ctx.catalog.get(price_id)
-    if not isinstance(price, Price):
-        price = ctx.catalog[price_id] = get_price(ctx.session, price_id)
+    if isinstance(price, Price):
+        return price
+    # with its plan in the same statement: nearly every use case that reads a price reads its
+    # plan next (tax kind, trial behaviour), and that was a round trip of its own
+    row = ctx.session.execute(
+        sa.select(Price, Plan).outerjoin(Plan, Plan.id == Price.plan_id).where(Price.id == price_id)
+    ).first()
+    if row is None:
+        return get_price(ctx.session, price_id)  # raises the catalog's not-found error
+    price, plan = row
+    ctx.catalog[price_id] = price
+    if plan is not None:  # otherwise _plan_by_id reports it missing as before
+        ctx.catalog[plan.id] = plan
     return price
 
 

@@ -3,7 +3,7 @@
 On PostgreSQL a read by id is two statements and the commit: the credential lookup (the
 `SECURITY DEFINER` function of migration 0012, which also sets the transaction's tenant) and
 the query itself; an `Idempotency-Key` claim rides in the authentication's transaction; a
-prorated subscription change is twelve statements in its own transaction. A pooled connection
+prorated subscription change is eleven statements in its own transaction. A pooled connection
 is pinged only when its backend has ended or it sat idle (saas.extensions); with Redis both
 rate limits cost one call (saas.http.ratelimit). The tests below pin those counts (a
 regression would bring the round trips back, docs/benchmarks.md)
@@ -145,13 +145,16 @@ def test_idempotency_claim_joins_the_authentication_transaction_when_a_key_is_se
     assert view[0].startswith("SELECT set_config(")
     assert not any(s.startswith("SELECT set_config(") for s in view[1:]), view
     # the prorated change itself: the subscription, the tenant's zone, the claim, its price
-    # and plan once each, the open period, then one flush (event, subscription, charge,
-    # history) and the idempotent response; 17 statements before prices and plans were
-    # read once per change and the two late UPDATEs of the subscription became one
-    assert len(view) == 12, view
+    # with its plan (one joined statement), the open period, then one flush (event,
+    # subscription, charge, history) and the idempotent response; 17 statements before prices
+    # and plans were read once per change and the two late UPDATEs of the subscription became
+    # one, 12 before a price's plan came with it
+    assert len(view) == 11, view
     assert sum(s.startswith("SELECT prices.") for s in view) == 1, view
-    assert sum(s.startswith("SELECT plans.") for s in view) == 1, view
+    assert not any(s.startswith("SELECT plans.") for s in view), view
     assert sum(s.startswith("UPDATE subscriptions ") for s in view) == 2, view
+    # the tenant's zone is one column, not a Tenant object hydrated for one attribute
+    assert sum(s.startswith("SELECT tenants.timezone FROM tenants ") for s in view) == 1, view
 
 
 @POSTGRES_ONLY
@@ -321,3 +324,70 @@ def test_tenant_setting_is_written_again_when_a_savepoint_that_changed_it_rolled
         assert session.execute(setting).scalar() == other_tenant.tenant_id
         session.rollback()
         db.session.remove()
+
+
+@pytest.fixture
+def restore_huey() -> Iterator[None]:
+    """An app built here rebinds the global task queue; put the suite's binding back after."""
+    from saas import worker
+
+    saved = (
+        worker._bound_app,
+        worker.huey.storage_class,
+        worker.huey.storage_kwargs,
+        worker.huey._immediate,
+        worker.huey.storage,
+    )
+    yield
+    (
+        worker._bound_app,
+        worker.huey.storage_class,
+        worker.huey.storage_kwargs,
+        worker.huey._immediate,
+        worker.huey.storage,
+    ) = saved
+
+
+@pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="set ABOWERK_TEST_REDIS_URL")
+def test_tasks_after_a_commit_with_events_go_to_redis_in_one_call_and_in_order(
+    app: Flask, database_url: str, tmp_path: Path, tenant: TenantCtx, restore_huey: None
+) -> None:
+    import redis
+
+    from saas import worker
+
+    store = redis.Redis.from_url(REDIS_URL)
+    store.flushdb()  # a dedicated test database number
+    queued = create_app(
+        {
+            "ENVIRON": make_environ(
+                database_url, tmp_path, ABOWERK_REDIS_URL=REDIS_URL, ABOWERK_TASKS_IMMEDIATE=""
+            )
+        }
+    )
+    conn = worker.huey.storage.conn
+    pushes: list[int] = []
+    real_lpush = conn.lpush
+
+    def lpush(name: str, *values: bytes) -> Any:
+        pushes.append(len(values))
+        return real_lpush(name, *values)
+
+    conn.lpush = lpush
+    try:
+        resp = queued.test_client().post("/v1/customers", json=CUSTOMER, headers=tenant.headers)
+        assert resp.status_code == 201, resp.json
+        assert pushes == [2]  # the delivery run and the metrics sync: one round trip
+        popped = []
+        while (data := worker.huey.storage.dequeue()) is not None:
+            task = worker.huey.deserialize_task(data)
+            popped.append((task.name, task.args))
+        # the consumer's order is the order they were asked for
+        assert popped == [
+            ("deliver_webhooks", (tenant.tenant_id,)),
+            ("sync_metrics", (tenant.tenant_id,)),
+        ]
+    finally:
+        store.flushdb()
+        with queued.app_context():
+            db.engine.dispose()
