@@ -429,9 +429,9 @@ lookup that also sets the tenant, query, commit; a pooled connection is pinged o
 backend ended or it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis
 call for the two default rate limits, and about 3 ms of Python against the baseline's
 0.8 ms: Flask-Smorest and marshmallow, the ORM with tenant scoping, Flask-Limiter, a JSON
-access-log line and the Prometheus histogram. A prorated subscription change is 16 round
-trips (12 of them the subscription service's reads and writes and the idempotent response,
-in one transaction after the idempotency claim) and about 11 ms of Python, so the 15 % of
+access-log line and the Prometheus histogram. A prorated subscription change is 15 round
+trips (11 of them the subscription service's reads and writes and the idempotent response,
+in one transaction after the idempotency claim) and about 8.5 ms of Python, so the 15 % of
 changes still take more than a third of the web server's time. The load generator, PostgreSQL
 and Redis share the same two cores.
 """
