@@ -54,7 +54,6 @@ from billing.invoices.rendering import request_documents
 from billing.invoices.snapshots import CustomerData
 from billing.numbering import parse_pattern
 from billing.runs import invoicing
-from billing.runs.bulk import bulk_insert
 from billing.runs.invoicing import Charge, Group, Terms
 from billing.runs.models import FAILED, PENDING, RUNNING, SUCCEEDED, BillingRun
 from billing.runs.numbers import reserve_numbers
@@ -71,6 +70,7 @@ from billing.taxcounters.services import LEDGER_TABLE, ledger_row
 from saas.customers.models import Customer
 from saas.events.models import Event
 from saas.events.services import request_dispatch
+from saas.kernel.bulk import bulk_insert
 from saas.kernel.ids import new_id
 from saas.kernel.tasks import tenant_session
 from saas.observability import count_invoices_issued
@@ -829,12 +829,14 @@ def _write(
             charge_updates.extend((c.id, invoice_id) for c in item.group.charges)
     if not invoice_rows:
         return
-    bulk_insert(session, _INVOICES, invoice_rows)
-    bulk_insert(session, _LINES, line_rows)
-    bulk_insert(session, _GROUPS, group_rows)
-    bulk_insert(session, LEDGER_TABLE, ledger_rows)
+    bulk_insert(session.connection(), _INVOICES, invoice_rows)
+    bulk_insert(session.connection(), _LINES, line_rows)
+    bulk_insert(session.connection(), _GROUPS, group_rows)
+    bulk_insert(session.connection(), LEDGER_TABLE, ledger_rows)
     _mark_charges(session, tenant_id, charge_updates, at)
-    bulk_insert(session, _EVENTS, _events(tenant_id, invoice_rows, line_rows, group_rows, now))
+    bulk_insert(
+        session.connection(), _EVENTS, _events(tenant_id, invoice_rows, line_rows, group_rows, now)
+    )
     request_dispatch(session, tenant_id)
     _after_ledger_change(
         session, {(r["livemode"], r["supplied_on"].year) for r in invoice_rows}, at

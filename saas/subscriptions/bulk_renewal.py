@@ -42,8 +42,7 @@ locks (a billing run's batch) and owns the transaction.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -52,11 +51,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
 from saas.catalog.models import Plan, Price
 from saas.events.models import Event as OutboxEvent
 from saas.events.services import request_dispatch
+from saas.kernel.bulk import bulk_insert
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import current_tenant
 from saas.subscriptions.errors import SubscriptionConflictError
@@ -435,10 +434,10 @@ def _write(session: Session, tenant_id: str, rows: _Rows, now: datetime) -> None
     if closed != len(rows.close):
         raise SubscriptionConflictError("an open period of the batch was closed meanwhile")
     # periods before the charges that point at them
-    _insert(conn, _PERIODS, rows.periods)
-    _insert(conn, _CHARGES, rows.charges)
-    _insert(conn, _HISTORY, rows.history)
-    _insert(conn, _EVENTS, rows.events)
+    bulk_insert(conn, _PERIODS, rows.periods)
+    bulk_insert(conn, _CHARGES, rows.charges)
+    bulk_insert(conn, _HISTORY, rows.history)
+    bulk_insert(conn, _EVENTS, rows.events)
     request_dispatch(session, tenant_id)
 
 
@@ -501,65 +500,6 @@ def _update_subscriptions(
         for s in subs
     ]
     return int(conn.execute(statement_many, params_many).rowcount)
-
-
-def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """One INSERT of `rows` (every column given). PostgreSQL refuses `COPY FROM` into a table
-    with row-level security: the rows are copied into a temporary twin without it and moved
-    with one `INSERT … SELECT`, which the tenant policy checks. (`billing.runs.bulk` does the
-    same for invoices; subscriptions may not import billing.)"""
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(sa.insert(table), rows)
-        return
-    given = rows[0].keys()
-    # a column another package adds later gets its Python-side default, as a Core INSERT's
-    columns = [c for c in table.columns if c.key in given or _default(c) is not None]
-    plan = [(c.key, _converter(c, conn.dialect), _default(c)) for c in columns]
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    staging = f"_bulk_renewal_{table.name}"
-    driver = conn.connection.driver_connection
-    if driver is None:  # a pooled connection always has one; a closed one is a bug
-        raise RuntimeError("no driver connection")
-    with driver.cursor() as cursor:
-        cursor.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-        )
-        with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                values = []
-                for key, convert, default in plan:
-                    value = row[key] if key in row else default() if default else None
-                    values.append(convert(value) if convert is not None else value)
-                copy.write_row(values)
-        # identifiers from the table's metadata, never from input
-        cursor.execute(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"')  # noqa: S608
-        cursor.execute(f'TRUNCATE "{staging}"')
-
-
-def _converter(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
-    kind = column.type
-    if isinstance(kind, TypeDecorator):
-        decorator = kind
-        return lambda value: decorator.process_bind_param(value, dialect)
-    if isinstance(kind, sa.JSON):
-        return lambda value: None if value is None else json.dumps(value)
-    return None
-
-
-def _default(column: sa.Column[Any]) -> Callable[[], Any] | None:
-    default = column.default
-    if default is None or not isinstance(default, sa.ColumnDefault):
-        return None
-    if default.is_scalar:
-        value = default.arg
-        return lambda: value
-    if default.is_callable:
-        function = default.arg
-        return lambda: function(None)  # SQLAlchemy wraps it to take the execution context
-    return None
 
 
 def _forget_loaded(session: Session, ids: set[str]) -> None:

@@ -1,13 +1,14 @@
-"""Set-based writes of a batch: ``COPY`` on PostgreSQL, executemany elsewhere.
+"""Set-based writes of a batch: ``COPY`` on PostgreSQL, executemany elsewhere (the invoices
+of billing runs, set-based renewals).
 
 SQLAlchemy's executemany reaches about 65,000 rows/s on PostgreSQL; psycopg's ``COPY … FROM
 STDIN`` about 450,000 and ``INSERT … SELECT`` 377,000 (docs PERF_NOTES). PostgreSQL refuses
 COPY FROM into a table with row-level security, so the rows are copied into a temporary
 table of the same shape and moved with one ``INSERT … SELECT``, which the tenant policy
-checks like any insert. Everything runs on the session's own connection, in the batch's
-transaction. Values go through the columns' own bind conversion (``UTCDateTime``,
-``DecimalText``, JSON), and columns a row leaves out get their Python-side default, as a
-Core INSERT would give them: a column another package adds later is filled the same way.
+checks like any insert. Everything runs on the caller's connection, in its transaction.
+Values go through the columns' own bind conversion (``UTCDateTime``, ``DecimalText``,
+JSON), and columns a row leaves out get their Python-side default, as a Core INSERT would
+give them: a column another package adds later is filled the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -48,12 +48,11 @@ def _default(column: sa.Column[Any]) -> Callable[[], Any] | None:
     return None
 
 
-def bulk_insert(session: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts keyed by column key) into ``table`` in the session's
-    transaction."""
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts keyed by column key, every row the same keys) into ``table``
+    in ``conn``'s transaction."""
     if not rows:
         return
-    conn = session.connection()
     if conn.dialect.name != "postgresql":
         conn.execute(sa.insert(table), list(rows))
         return
