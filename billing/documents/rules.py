@@ -345,16 +345,14 @@ _INIT_FIELDS: dict[type, tuple[str, ...]] = {}
 def _strings(value: object, found: list[str]) -> None:
     """Append every string in ``value`` to ``found`` (no paths: the cheap first pass)."""
     kind = type(value)
-    if kind is str:
-        found.append(value)  # type: ignore[arg-type]
-    elif kind is tuple:
-        for item in value:  # type: ignore[attr-defined]
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, tuple):
+        for item in value:
             _strings(item, found)
     elif (names := _INIT_FIELDS.get(kind)) is not None:
         for name in names:
             _strings(getattr(value, name), found)
-    elif isinstance(value, str):
-        found.append(value)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         _INIT_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value) if f.init)
         _strings(value, found)
