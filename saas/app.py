@@ -25,7 +25,6 @@ from saas.http import metrics as http_metrics
 from saas.http import request_context, security, transaction
 from saas.http.api import Api
 from saas.http.problems import from_domain_error, from_http_exception
-from saas.http.ratelimit import strip_retry_after
 from saas.kernel.errors import DomainError
 
 API_BLUEPRINTS = (
@@ -85,12 +84,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     request_context.init_app(app)
     security.init_app(app)
     auth_middleware.init_app(app)
-    # after_request hooks run in reverse order: registered first, this one runs after the
-    # limiter has added its headers
-    app.after_request(strip_retry_after)
     limiter = make_limiter()
     limiter.init_app(app)
-    app.extensions["abowerk_limiter"] = limiter
     transaction.init_app(app)
 
     api = Api(app)

@@ -170,10 +170,4 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.1.0",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
-        # application-wide: one budget per credential across every route (docs/api.md)
-        "RATELIMIT_APPLICATION": settings.rate_limit,
-        "RATELIMIT_HEADERS_ENABLED": True,
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     }

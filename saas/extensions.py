@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import select
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -17,6 +16,9 @@ from saas.events import services as events
 from saas.kernel import tenancy
 from saas.kernel.db import Base
 from saas.kernel.tasks import TaskSession
+
+if TYPE_CHECKING:
+    from saas.http.ratelimit import RateLimiter
 
 
 class AppSession(FlaskSession):
@@ -39,11 +41,11 @@ def session() -> Session:
     return db.session()
 
 
-def make_limiter() -> Limiter:
+def make_limiter() -> RateLimiter:
     """One limiter per app: its storage (memory or Redis) is bound at init_app."""
-    from saas.http.ratelimit import AppLimiter, rate_limit_key
+    from saas.http.ratelimit import RateLimiter, rate_limit_key
 
-    return AppLimiter(key_func=rate_limit_key)
+    return RateLimiter(key_func=rate_limit_key)
 
 
 def configure_engine(engine: sa.Engine, *, app_role: str) -> None:

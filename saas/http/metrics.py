@@ -20,7 +20,6 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Flask, Response, current_app, request
-from flask_limiter import Limiter
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -28,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from saas import observability
 from saas.http.problems import problem
+from saas.http.ratelimit import RateLimiter
 
 log = logging.getLogger("abowerk.metrics")
 
@@ -105,7 +105,7 @@ def metrics() -> Response:
     return resp
 
 
-def init_app(app: Flask, limiter: Limiter) -> None:
+def init_app(app: Flask, limiter: RateLimiter) -> None:
     """Register `/metrics`, exempt from rate limits."""
     app.register_blueprint(blp)
     limiter.exempt(blp)

@@ -63,8 +63,6 @@ def problem(
     resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIME)
     for name, value in (headers or {}).items():
         resp.headers[name] = value
-    # ours, not the rate limiter's: saas.http.ratelimit.strip_retry_after keeps it
-    resp.explicit_retry_after = "Retry-After" in resp.headers  # type: ignore[attr-defined]
     return resp
 
 

@@ -1,46 +1,46 @@
 """Rate limits: per credential for authenticated calls, per client IP for everything else.
 
-The limiter runs after authentication, so the bucket is the credential (API key or OAuth
+The limits run after authentication, so the bucket is the credential (API key or OAuth
 client), not the raw token: inventing tokens or fetching fresh OAuth tokens does not buy a new
-budget. Failed authentications are counted per client IP on their own, stricter budget, which
-slows down key guessing. With Redis configured the counters are shared by every worker and
-node; if Redis fails, the limiter falls back to per-process memory rather than failing
-requests.
+budget. The configured limits (`ABOWERK_RATE_LIMIT`, e.g. "100 per second;3000 per minute")
+apply to every route together, one budget per caller, in fixed windows. Failed
+authentications are counted per client IP on their own, stricter budget, which slows down key
+guessing.
 
-Cost per request on Redis: one round trip, whatever the number of configured limits.
-Flask-Limiter increments each limit's counter in turn (a round trip each) and reads the window
-of the tightest limit again after the view for the `X-RateLimit-*` headers (two more).
-`AppLimiter` works out, before Flask-Limiter checks the request, which counters it is about to
-increment (the application-wide limits, in its order); `RequestWindowRedisStorage` increments
-all of them in one Lua call when the first is asked for, stopping at the first one over its
-limit exactly as Flask-Limiter stops at the first breach, and answers the other increments and
-the header reads from what that call returned, kept on the request (`flask.g`).
+With Redis configured the counters are shared by every worker and node, and a request costs
+one Redis call whatever the number of limits: a Lua script increments the caller's counters
+in order (smallest window first), stops at the first one over its budget, and answers each
+count with its window's remaining time, from which the `X-RateLimit-*` headers are written.
+If Redis fails, the counters fall back to per-process memory (logged once) rather than
+failing requests, and Redis is tried again after `RETRY_STORE_AFTER` seconds.
+
+Why not Flask-Limiter, which this replaced: its per-request evaluation (decorated, default,
+blueprint and meta limits, conditional deductions, a round trip per limit plus two more for
+the headers) cost about a tenth of the web server's CPU under load for the one feature used
+here, application-wide limits (docs/reliability.md, "Load"). Key names and the response
+headers are the same as before.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
-from flask_limiter import Limiter
-from limits import parse
-from limits.storage import RedisStorage
+from flask import Blueprint, Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse, parse_many
 
 from saas.kernel.errors import DomainError, ErrorKind
 
-# INCRBY, the expiry on a new window, and the window's remaining time, in one call
-_INCR_EXPIRE_TTL = b"""
-local current = redis.call("incrby", KEYS[1], tonumber(ARGV[2]))
-if current == tonumber(ARGV[2]) then
-    redis.call("expire", KEYS[1], ARGV[1])
-end
-return {current, redis.call("pttl", KEYS[1])}
-"""
-# the same for several counters in order (KEYS; ARGV: expiry, amount, limit per counter),
-# stopping after the first over its limit when ARGV[1] is "1"; {current, pttl} per counter
-_INCR_EXPIRE_TTL_MANY = b"""
+log = logging.getLogger("abowerk.ratelimit")
+
+# per counter in order (KEYS; ARGV: expiry, amount, limit per counter, after ARGV[1]):
+# INCRBY, the expiry on a new window, the window's remaining time; stops after the first
+# counter over its limit when ARGV[1] is "1". Answers {count, pttl} per counter it touched.
+_INCR_MANY = b"""
 local out = {}
 for i, key in ipairs(KEYS) do
     local expiry = ARGV[3 * i - 1]
@@ -57,157 +57,177 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-SCHEME_PREFIX = "abowerk+"  # how `AppLimiter` selects the storage below for a Redis URL
-_PLANNED = "abowerk_limit_plan"  # g: the counters Flask-Limiter is about to increment
-_PREPAID = "abowerk_limit_prepaid"  # g: counters incremented ahead, not yet asked for
+KEY_PREFIX = "LIMITS:"  # the `limits` package's Redis prefix, kept so counters carry over
+RETRY_STORE_AFTER = 30.0  # seconds on the memory fallback before Redis is tried again
 
 
 @dataclass(frozen=True)
-class PlannedHit:
-    key: str  # the storage key, as `limits` builds it (without the storage's prefix)
-    expiry: int
-    amount: int  # the cost of this request
-    limit: int  # the limit's budget: a count above it is a breach
+class Hit:
+    key: str
+    expiry: int  # seconds
+    limit: int  # the budget: a count above it is a breach
 
 
-class RequestWindowRedisStorage(RedisStorage):
-    """Redis storage for fixed windows that remembers, for the rest of the request, each
-    counter it incremented and the window's expiry.
+class MemoryCounters:
+    """Fixed windows in this process's memory: the embedded default, and the fallback when
+    Redis is unreachable. A window starts with its first hit, as in Redis."""
 
-    Flask-Limiter's header injection then reads `get`/`get_expiry` of a counter this request
-    has just incremented: the remembered values are what Redis answered then, so the headers
-    state the budget as of this request's hit (later hits by others show in the next
-    response). Outside a request, or for a counter not incremented in it, Redis is asked.
-    """
+    SWEEP_EVERY = 10_000  # hits between removals of expired windows
 
-    STORAGE_SCHEME = [f"{SCHEME_PREFIX}redis", f"{SCHEME_PREFIX}rediss"]  # noqa: RUF012  (limits' registry reads a list)
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._hits = 0
 
-    def __init__(self, uri: str, **options: Any) -> None:
-        super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)
+    def incr_many(self, hits: Sequence[Hit], stop_at_breach: bool) -> list[tuple[int, float]]:
+        now = time.time()
+        out = []
+        with self._lock:
+            self._hits += 1
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+            for hit in hits:
+                count, resets_at = self._windows.get(hit.key, (0, 0.0))
+                if resets_at <= now:
+                    count, resets_at = 0, now + hit.expiry
+                count += 1
+                self._windows[hit.key] = (count, resets_at)
+                out.append((count, resets_at))
+                if stop_at_breach and count > hit.limit:
+                    break
+        return out
 
-    def initialize_storage(self, uri: str) -> None:
-        super().initialize_storage(uri)
-        self._lua_incr_expire_ttl = self.get_connection().register_script(_INCR_EXPIRE_TTL)
-        self._lua_incr_expire_ttl_many = self.get_connection().register_script(
-            _INCR_EXPIRE_TTL_MANY
-        )
 
-    @staticmethod
-    def _windows() -> dict[str, tuple[int, float]] | None:
-        if not has_request_context():
-            return None
-        windows: dict[str, tuple[int, float]] | None = g.get("abowerk_limit_windows")
-        if windows is None:
-            windows = g.abowerk_limit_windows = {}
-        return windows
+class RedisCounters:
+    """The same windows in Redis, shared by every process and node; one call per request."""
 
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        windows = self._windows()
-        if windows is not None:
-            prepaid = self._prepaid(key, expiry, amount)
-            if key in prepaid:
-                prepaid.discard(key)
-                return windows[key][0]
-        current, ttl_ms = self._lua_incr_expire_ttl([self.prefixed_key(key)], [expiry, amount])
-        if windows is not None:
-            windows[key] = (int(current), time.time() + max(int(ttl_ms), 0) / 1000)
-        return int(current)
+    def __init__(self, url: str) -> None:
+        import redis
 
-    def _prepaid(self, key: str, expiry: int, amount: int) -> set[str]:
-        """The counters of this request already incremented by one call for all of them; the
-        call is made when the first planned counter is asked for with the planned cost."""
-        prepaid: set[str] = g.get(_PREPAID) or set()
-        plan: tuple[bool, list[PlannedHit]] | None = g.pop(_PLANNED, None)
-        if plan is None:
-            return prepaid
-        stop_at_breach, hits = plan
-        first = hits[0]
-        if (first.key, first.expiry, first.amount) != (key, expiry, amount):
-            return prepaid  # not what was planned: every counter goes its own way
+        # a stalled Redis must not stall requests: the fallback takes over after the timeout
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self._incr_many = self._client.register_script(_INCR_MANY)
+
+    def incr_many(self, hits: Sequence[Hit], stop_at_breach: bool) -> list[tuple[int, float]]:
         args: list[Any] = ["1" if stop_at_breach else "0"]
         for hit in hits:
-            args += [hit.expiry, hit.amount, hit.limit]
-        answer = self._lua_incr_expire_ttl_many([self.prefixed_key(h.key) for h in hits], args)
-        windows = self._windows()
-        assert windows is not None
+            args += [hit.expiry, 1, hit.limit]
+        answer = self._incr_many([KEY_PREFIX + h.key for h in hits], args)
         now = time.time()
-        for hit, current, ttl_ms in zip(hits, answer[::2], answer[1::2], strict=False):
-            windows[hit.key] = (int(current), now + max(int(ttl_ms), 0) / 1000)
-            prepaid.add(hit.key)
-        g.setdefault(_PREPAID, prepaid)
-        return prepaid
-
-    def get(self, key: str) -> int:
-        windows = self._windows()
-        if windows is not None and key in windows:
-            return windows[key][0]
-        return super().get(key)
-
-    def get_expiry(self, key: str) -> float:
-        windows = self._windows()
-        if windows is not None and key in windows:
-            return windows[key][1]
-        return super().get_expiry(key)
+        return [
+            (int(count), now + max(int(ttl_ms), 0) / 1000)
+            for count, ttl_ms in zip(answer[::2], answer[1::2], strict=True)
+        ]
 
 
-class AppLimiter(Limiter):
-    """Flask-Limiter with the storage above whenever the counters live in Redis."""
-
-    def init_app(self, app: Flask) -> None:
-        uri = app.config.get("RATELIMIT_STORAGE_URI", "")
-        if uri.startswith(("redis://", "rediss://")):
-            app.config["RATELIMIT_STORAGE_URI"] = SCHEME_PREFIX + uri
-        super().init_app(app)
-
-    def _check_request_limit(
-        self, callable_name: str | None = None, in_middleware: bool = True
-    ) -> None:
-        if in_middleware and isinstance(self._storage, RequestWindowRedisStorage):
-            g.pop(_PREPAID, None)
-            plan = self._planned_hits()
-            if len(plan) > 1:
-                g.setdefault(_PLANNED, (bool(self._fail_on_first_breach), plan))
-        super()._check_request_limit(callable_name, in_middleware)
-
-    def _planned_hits(self) -> list[PlannedHit]:
-        """The counters Flask-Limiter's check of this request increments, in its order, as
-        its `__evaluate_limits` derives them; empty whenever anything but plain
-        application-wide limits is configured (then nothing is planned, nothing batched)."""
-        manager = self.limit_manager
-        if (
-            self._meta_limits
-            or manager.default_limits
-            or manager._decorated_limits
-            or manager._blueprint_limits
-        ):
-            return []
-        endpoint = self.identify_request()
-        if not endpoint:
-            return []
-        hits = []
-        for lim in sorted(manager.application_limits, key=lambda x: x.limit):
-            if lim.deduct_when or lim.meta_limits:
-                return []
-            if lim.is_exempt or lim.method_exempt:
-                continue
-            args = [lim.key_func(), lim.scope_for(endpoint, request.method)]
-            if not all(args):
-                return []
-            if self._key_prefix:
-                args = [self._key_prefix, *args]
-            item = lim.limit
-            hits.append(
-                PlannedHit(
-                    item.key_for(*args), item.get_expiry(), lim.deduction_amount, item.amount
-                )
-            )
-        return hits
+class RateLimitedError(DomainError):
+    code = "rate_limited"
+    kind = ErrorKind.RATE_LIMITED
+    title = "Too Many Requests"
 
 
 class TooManyAuthFailuresError(DomainError):
     code = "rate_limited"
     kind = ErrorKind.RATE_LIMITED
     title = "Too many failed authentications"
+
+
+class RateLimiter:
+    """The application-wide limits of one app; `init_app` binds the settings and storage."""
+
+    def __init__(self, key_func: Callable[[], str]) -> None:
+        self._key_func = key_func
+        self._limits: list[RateLimitItem] = []
+        self._exempt_blueprints: set[str] = set()
+        self._exempt_views: set[Callable[..., Any]] = set()
+        self._memory = MemoryCounters()
+        self._redis: RedisCounters | None = None
+        self._redis_down_until = 0.0
+
+    def init_app(self, app: Flask) -> None:
+        settings = app.config["ABOWERK_SETTINGS"]
+        # smallest window first: its state goes into the headers unless a longer one breaches
+        self._limits = sorted(parse_many(settings.rate_limit), key=lambda item: item.get_expiry())
+        self._auth_failure_limit = parse(settings.auth_failure_limit)
+        if settings.redis_url:
+            self._redis = RedisCounters(settings.redis_url)
+        app.before_request(self._check)
+        app.after_request(self._add_headers)
+        app.extensions["abowerk_limiter"] = self
+
+    def exempt(self, target: Blueprint | Callable[..., Any]) -> Any:
+        """Lift the limits from a blueprint or a view function (usable as a decorator)."""
+        if isinstance(target, Blueprint):
+            self._exempt_blueprints.add(target.name)
+        else:
+            self._exempt_views.add(target)
+        return target
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Count one request against one limit outside the application-wide ones; False once
+        it is over (failed authentications)."""
+        hit = Hit(item.key_for(*identifiers), item.get_expiry(), item.amount)
+        ((count, _),) = self._increment([hit], stop_at_breach=False)
+        return count <= item.amount
+
+    def count_auth_failure(self) -> None:
+        """Called on every failed authentication; raises once the address's budget is spent."""
+        if not self.hit(self._auth_failure_limit, "auth-failure", client_ip()):
+            raise TooManyAuthFailuresError(
+                "too many failed authentications from this address; retry in a minute"
+            )
+
+    def _is_exempt(self) -> bool:
+        if request.blueprint in self._exempt_blueprints:
+            return True
+        view = current_app.view_functions.get(request.endpoint or "")
+        return view is not None and view in self._exempt_views
+
+    def _check(self) -> None:
+        if not self._limits or self._is_exempt():
+            return
+        caller = self._key_func()
+        hits = [
+            Hit(item.key_for(caller, "global"), item.get_expiry(), item.amount)
+            for item in self._limits
+        ]
+        counts = self._increment(hits, stop_at_breach=True)
+        shown = len(counts) - 1 if counts[-1][0] > hits[len(counts) - 1].limit else 0
+        count, resets_at = counts[shown]
+        limit = hits[shown].limit
+        g.abowerk_rate_window = (limit, max(limit - count, 0), resets_at)
+        if count > limit:
+            raise RateLimitedError(
+                f"Rate limit exceeded ({self._limits[shown]}). "
+                "Retry after the delay in Retry-After."
+            )
+
+    def _increment(self, hits: Sequence[Hit], *, stop_at_breach: bool) -> list[tuple[int, float]]:
+        if self._redis is not None and time.monotonic() >= self._redis_down_until:
+            try:
+                return self._redis.incr_many(hits, stop_at_breach)
+            except Exception:  # any failure of the store: count in memory instead
+                log.warning(
+                    "rate limit store unreachable: counting in process memory for %ss",
+                    RETRY_STORE_AFTER,
+                    exc_info=True,
+                )
+                self._redis_down_until = time.monotonic() + RETRY_STORE_AFTER
+        return self._memory.incr_many(hits, stop_at_breach)
+
+    @staticmethod
+    def _add_headers(response: Response) -> Response:
+        window = g.get("abowerk_rate_window")  # (limit, remaining, resets_at), set by _check
+        if window is None:
+            return response
+        limit, remaining, resets_at = window
+        reset_at = int(resets_at + 1)
+        response.headers["X-RateLimit-Limit"] = str(limit)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+        if response.status_code == 429:
+            response.headers["Retry-After"] = str(max(int(reset_at - time.time()), 1))
+        return response
 
 
 def client_ip() -> str:
@@ -223,24 +243,7 @@ def rate_limit_key() -> str:
 
 
 def count_auth_failure(app: Flask) -> None:
-    """Called on every failed authentication; raises once the IP's budget is spent."""
-    limiter: Limiter = app.extensions["abowerk_limiter"]
-    try:
-        limit = parse(app.config["ABOWERK_SETTINGS"].auth_failure_limit)
-        allowed = limiter.limiter.hit(limit, "auth-failure", client_ip())
-    except Exception:
-        return
-    if not allowed:
-        raise TooManyAuthFailuresError(
-            "too many failed authentications from this address; retry in a minute"
-        )
-
-
-def strip_retry_after(response: Response) -> Response:
-    """Flask-Limiter adds Retry-After to every response; it belongs on 429 and 503, and on
-    the answers that set it on purpose (an idempotent request still in progress)."""
-    if response.status_code not in (429, 503) and not getattr(
-        response, "explicit_retry_after", False
-    ):
-        response.headers.pop("Retry-After", None)
-    return response
+    """Count a failed authentication against the client address's own budget; raises
+    `TooManyAuthFailuresError` once it is spent."""
+    limiter: RateLimiter = app.extensions["abowerk_limiter"]
+    limiter.count_auth_failure()
