@@ -127,8 +127,12 @@ def revoke_api_key(session: Session, *, key_id: str, now: datetime) -> ApiKey:
 def authenticate_api_key(session: Session, secret: str, *, now: datetime) -> Principal:
     """One query on the hot path: the key and its tenant's status together."""
     secret_hash = hash_secret(secret)
-    if _on_postgres(session):
-        found = session.execute(_FIND_API_KEY, {"secret_hash": secret_hash}).first()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # straight on the session's connection: the ORM's execute path (a second bind
+        # lookup, the session's hooks, which pass a text() statement by) added about a
+        # tenth to this call and nothing else
+        found = connection.execute(_FIND_API_KEY, {"secret_hash": secret_hash}).first()
     else:
         found = _lookup_unscoped(
             session,

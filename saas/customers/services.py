@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from saas.customers.models import Customer
 from saas.customers.validation import normalise_vat_id
 from saas.events.services import emit_event
+from saas.kernel import tenancy
 from saas.kernel.errors import ConflictError, NotFoundError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.testclocks.queries import get_test_clock
@@ -25,8 +26,14 @@ _ADDRESS_COLUMNS = {
 }
 
 
+# built once: every read by id would otherwise build and coerce the same expression again
+_CUSTOMER_BY_ID = tenancy.reusable(
+    sa.select(Customer).where(Customer.id == sa.bindparam("customer_id"))
+)
+
+
 def get_customer(session: Session, customer_id: str) -> Customer:
-    customer = session.scalars(sa.select(Customer).where(Customer.id == customer_id)).first()
+    customer = session.scalars(_CUSTOMER_BY_ID, {"customer_id": customer_id}).first()
     if customer is None:
         raise NotFoundError(f"no customer {customer_id}", code="customer_not_found")
     return customer

@@ -15,17 +15,25 @@ transaction's setting holds and writes it only when it changes. A transaction be
 tenant writes nothing: the setting is only ever set transaction-locally, so outside of that it
 is unset or empty, and matches no row, exactly as an explicit empty value would. A rolled-back
 savepoint may have undone a change, so after one the setting is written again.
+
+Sessions live for one request, so what scoping builds is kept per process instead: the loader
+criteria of a tenant and mode, and for a statement marked `reusable` its scoped form (with
+its cache key), each in a bounded LRU. The criteria carry the tenant in a bound parameter of
+their own, so every cached object still selects for exactly one tenant and mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, scoped_session, with_loader_criteria
+from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql.util import extract_first_column_annotation
 
 from saas.kernel.db import HasLivemode, TenantOwned, is_tenant_owned
 from saas.kernel.errors import TenantContextMissingError
@@ -36,7 +44,11 @@ UNSCOPED_KEY = "abowerk.unscoped"
 PG_TENANT_SETTING = "abowerk.tenant_id"
 # the tenant the current transaction's PostgreSQL setting holds ("" = none); absent = unknown
 _APPLIED_KEY = "abowerk.pg_tenant_applied"
-_OPTIONS_KEY = "abowerk.scope_options"
+# tenant and mode pairs (and reusable statements per pair) a process keeps scoped and ready
+_OPTIONS_CACHE_SIZE = 1024
+# statements marked with `reusable` (compared by identity: a statement has no __eq__)
+_REUSABLE: set[Any] = set()
+_S = TypeVar("_S", bound=Executable)
 
 
 def set_tenant(
@@ -93,7 +105,45 @@ def _apply_pg_setting(session: Session, connection: sa.Connection, tenant_id: st
 
 
 def _touches_tenant_owned(state: ORMExecuteState) -> bool:
+    statement = state.statement
+    if isinstance(statement, Select) and state.is_orm_statement:
+        touched = _columns_touch_tenant_owned(statement._raw_columns)
+        if touched is not None:
+            return touched
     return any(is_tenant_owned(m.class_) for m in state.all_mappers)
+
+
+def _columns_touch_tenant_owned(columns: Iterable[Any]) -> bool | None:
+    """Whether a SELECT's columns come from a tenant-owned entity, read off their ORM
+    annotations; None for a shape this does not follow (a bundle, a lambda), which the
+    caller answers with `ORMExecuteState.all_mappers` instead.
+
+    It finds the same mappers as `all_mappers` (SQLAlchemy's `_QueryEntity.to_compile_state`
+    and `_ColumnEntity._for_columns`, which look at the same annotations), without building
+    the column descriptions, which were about half the cost of scoping a statement.
+    """
+    unsure = False
+    for column in columns:
+        if not column.is_clause_element or column._is_lambda_element:
+            unsure = True
+            continue
+        annotations = column._annotations
+        entity = annotations.get("parententity")
+        if entity is not None:
+            if is_tenant_owned(entity.mapper.class_):
+                return True
+        elif "bundle" in annotations or column._is_clause_list:
+            unsure = True
+        else:
+            for part in column._select_iterable if column.is_selectable else (column,):
+                entity = part._annotations.get("parententity")
+                if entity is None:
+                    entity = extract_first_column_annotation(  # type: ignore[no-untyped-call]
+                        part, "parententity"
+                    )
+                if entity is not None and is_tenant_owned(entity.mapper.class_):
+                    return True
+    return None if unsure else False
 
 
 def _scope_statement(state: ORMExecuteState) -> None:
@@ -113,15 +163,32 @@ def _scope_statement(state: ORMExecuteState) -> None:
             + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
         )
     livemode = session.info.get(LIVEMODE_KEY)
-    state.statement = state.statement.options(*_scope_options(session, tenant_id, livemode))
+    statement = state.statement
+    if statement in _REUSABLE:
+        state.statement = _scoped_reusable(statement, tenant_id, livemode)
+    else:
+        state.statement = statement.options(*_scope_options(tenant_id, livemode))
 
 
-def _scope_options(session: Session, tenant_id: str, livemode: bool | None) -> tuple[Any, ...]:
-    """The loader criteria for one tenant and mode, built once per session and reused by
-    every statement (building them is most of the cost of scoping a statement)."""
-    cached = session.info.get(_OPTIONS_KEY)
-    if cached is not None and cached[0] == (tenant_id, livemode):
-        return cached[1]  # type: ignore[no-any-return]
+def reusable(statement: _S) -> _S:
+    """Mark a statement built once at import (its values in bind parameters): its scoped
+    form is then built once per tenant and mode and reused, and so is its cache key, which
+    SQLAlchemy would otherwise compute anew on every execution."""
+    _REUSABLE.add(statement)
+    return statement
+
+
+@functools.lru_cache(maxsize=_OPTIONS_CACHE_SIZE)
+def _scoped_reusable(statement: Any, tenant_id: str, livemode: bool | None) -> Any:
+    return statement.options(*_scope_options(tenant_id, livemode))
+
+
+@functools.lru_cache(maxsize=_OPTIONS_CACHE_SIZE)
+def _scope_options(tenant_id: str, livemode: bool | None) -> tuple[Any, ...]:
+    """The loader criteria for one tenant and mode, built once per process and shared by
+    every session and thread (building them is most of the cost of scoping a statement; a
+    session lives for one request only). They are immutable statement options, which
+    SQLAlchemy itself shares between statements and keeps in its compiled cache."""
     options: list[Any] = [
         with_loader_criteria(
             TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
@@ -133,9 +200,7 @@ def _scope_options(session: Session, tenant_id: str, livemode: bool | None) -> t
                 HasLivemode, lambda cls: cls.livemode == livemode, include_aliases=True
             )
         )
-    built = tuple(options)
-    session.info[_OPTIONS_KEY] = ((tenant_id, livemode), built)
-    return built
+    return tuple(options)
 
 
 def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
