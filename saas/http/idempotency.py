@@ -73,6 +73,32 @@ def _where(claim: Claim) -> Any:
     )
 
 
+# The statements of every keyed request, built once: constructing them cost more CPU than
+# executing them (their compiled form is cached either way). The values come with the
+# execution, named after their columns; the claim's key is bound under names of its own.
+_INSERTS = {
+    "postgresql": pg_insert(_table)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
+    .returning(_table.c.id),
+    "sqlite": sqlite_insert(_table)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
+    .returning(_table.c.id),
+}
+_UPDATE_CLAIMED = _table.update().where(
+    _table.c.tenant_id == sa.bindparam("claim_tenant_id"),
+    _table.c.livemode == sa.bindparam("claim_livemode"),
+    _table.c.key == sa.bindparam("claim_key"),
+)
+
+
+def _claim_params(claim: Claim) -> dict[str, Any]:
+    return {
+        "claim_tenant_id": claim.tenant_id,
+        "claim_livemode": claim.livemode,
+        "claim_key": claim.key,
+    }
+
+
 def begin(
     engine: sa.Engine, req: Request, claim: Claim, *, now: datetime
 ) -> tuple[Claim | None, Response | None]:
@@ -94,23 +120,21 @@ def claim_on(  # noqa: PLR0911  (one return per outcome of the claim)
     authenticated the caller) carries the claim to save a round trip and a pool checkout.
     """
     fingerprint = request_fingerprint(req)
-    insert = sqlite_insert(_table) if conn.dialect.name == "sqlite" else pg_insert(_table)
     inserted = conn.execute(
-        insert.values(
-            tenant_id=claim.tenant_id,
-            id=new_id("idk"),
-            livemode=claim.livemode,
-            key=claim.key,
-            request_method=req.method,
-            request_path=req.path[:500],
-            request_hash=fingerprint,
-            status="in_progress",
-            locked_until=now + LEASE,
-            created_at=now,
-            expires_at=now + RETENTION,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
-        .returning(_table.c.id)
+        _INSERTS["sqlite" if conn.dialect.name == "sqlite" else "postgresql"],
+        {
+            "tenant_id": claim.tenant_id,
+            "id": new_id("idk"),
+            "livemode": claim.livemode,
+            "key": claim.key,
+            "request_method": req.method,
+            "request_path": req.path[:500],
+            "request_hash": fingerprint,
+            "status": "in_progress",
+            "locked_until": now + LEASE,
+            "created_at": now,
+            "expires_at": now + RETENTION,
+        },
     ).first()
     if inserted is not None:
         return claim, None
@@ -193,7 +217,7 @@ def complete_in(session: Session, claim: Claim, response: Response) -> None:
     ORM's bulk-update path (tenant scoping, session synchronisation) cost as much CPU as the
     rest of the commit, for a row the session never loaded."""
     session.connection().execute(
-        _table.update().where(_where(claim)).values(**_stored_values(response))
+        _UPDATE_CLAIMED, {**_stored_values(response), **_claim_params(claim)}
     )
 
 
@@ -202,7 +226,7 @@ def complete_apart(engine: sa.Engine, claim: Claim, response: Response) -> None:
     fail the same way, so a retry gets the same answer without running again."""
     with engine.begin() as conn:
         _set_pg_tenant(conn, claim.tenant_id)
-        conn.execute(_table.update().where(_where(claim)).values(**_stored_values(response)))
+        conn.execute(_UPDATE_CLAIMED, {**_stored_values(response), **_claim_params(claim)})
 
 
 def release(engine: sa.Engine, claim: Claim) -> None:

@@ -25,22 +25,22 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.util import identity_key
 
 from saas.catalog.models import Plan, Price
 from saas.catalog.services import get_plan, get_price, get_sellable_price, mark_price_subscribed
 from saas.customers.services import get_customer
-from saas.events.services import emit_event
-from saas.kernel.errors import ValidationFailedError
+from saas.events.services import insert_event
+from saas.kernel.errors import TenantContextMissingError, ValidationFailedError
 from saas.kernel.ids import new_id
-from saas.kernel.tenancy import current_tenant
+from saas.kernel.tenancy import TENANT_KEY, UNSCOPED_KEY, current_tenant
 from saas.subscriptions.errors import (
     CancellationScheduledError,
     CurrencyMismatchError,
@@ -106,6 +106,10 @@ class _Ctx:
     # prices and plans by id, read once per use case (or batch): one change used to read the
     # same price four times and its plan twice. Shared with `as_system`, like `claimed`.
     catalog: dict[str, Price | Plan] = field(default_factory=dict)
+    # the open period's id (None: none) by subscription id, where this use case knows it: read
+    # with the subscription, then kept up to date by `_open_period` and `_close_period`, so
+    # the period is not looked up again. Absent: unknown, ask the database. Shared as well.
+    open_periods: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -278,21 +282,24 @@ def change_subscription(
         _flush(session)
         return sub
 
-    old_row = _open_period_row(ctx, sub)
+    old_period = _open_period_id(ctx, sub)
     sub.price_id = plan.new_price.id
     sub.quantity = plan.new_quantity
     sub.scheduled_price_id = None
     sub.scheduled_quantity = None
     mark_price_subscribed(plan.new_price, now=ctx.now)
-    new_row = old_row
+    new_period = old_period
     if plan.new_billing is not None:  # another interval: the anchor moves to today
         _close_period(ctx, sub, end_on=ctx.today)
         sub.billing_anchor_on = ctx.today
-        new_row = _open_period(ctx, sub, "service", ctx.today, plan.new_billing.end_on)
+        new_period = _open_period(ctx, sub, "service", ctx.today, plan.new_billing.end_on)
         _set_billing_period(ctx, sub, plan.new_billing)
-    for line in plan.lines:
-        row = old_row if line.amount < 0 else new_row
-        _charge(ctx, sub, line, reason=Event.CHANGE, period=row)
+    _charge(
+        ctx,
+        sub,
+        [(line, old_period if line.amount < 0 else new_period) for line in plan.lines],
+        reason=Event.CHANGE,
+    )
     _sync_next_action(sub)
     _record(
         ctx,
@@ -332,9 +339,9 @@ def cancel_subscription(
     credit: ProrationLine | None = None
     if data.get("prorate", False) and sub.status in _IN_SERVICE:
         credit = credit_unused(_current_item(ctx, sub), _billing_period(ctx, sub), ctx.today)
-    row = _close_period(ctx, sub, end_on=ctx.today)
+    closed = _close_period(ctx, sub, end_on=ctx.today)
     if credit is not None:
-        _charge(ctx, sub, credit, reason=Event.CANCEL, period=row)
+        _charge(ctx, sub, [(credit, closed)], reason=Event.CANCEL)
     sub.status = new_status.value
     sub.canceled_at = ctx.now
     sub.ended_at = ctx.now
@@ -387,9 +394,9 @@ def pause_subscription(
         )
     before = _terms(ctx, sub)
     credit = credit_unused(_current_item(ctx, sub), _billing_period(ctx, sub), ctx.today)
-    row = _close_period(ctx, sub, end_on=ctx.today)
+    closed = _close_period(ctx, sub, end_on=ctx.today)
     if credit is not None:
-        _charge(ctx, sub, credit, reason=Event.PAUSE, period=row)
+        _charge(ctx, sub, [(credit, closed)], reason=Event.PAUSE)
     sub.status = new_status.value
     sub.paused_at = ctx.now
     _set_billing_period(ctx, sub, None)
@@ -663,11 +670,15 @@ def _take_scheduled_change(ctx: _Ctx, sub: Subscription, *, on: date) -> dict[st
 # --- building blocks ----------------------------------------------------------------------
 
 
-def _zone(session: Session) -> ZoneInfo:
+def _zone(session: Session, timezone: str | None = None) -> ZoneInfo:
+    """The tenant's zone: of its loaded row, else `timezone` when the caller read the column
+    along with something else, else the column read now."""
     tenant_id = current_tenant(session)
     loaded = session.identity_map.get(identity_key(Tenant, tenant_id))
     if isinstance(loaded, Tenant):
         return ZoneInfo(loaded.timezone)
+    if timezone is not None:
+        return ZoneInfo(timezone)
     # the one column, not the whole tenant row into the identity map: this runs in every
     # use case, and building and tracking a Tenant object cost more than the column's read
     with session.no_autoflush:
@@ -684,38 +695,124 @@ def _context(session: Session, *, now: datetime, actor: str, test_clock_id: str 
 def _begin(
     session: Session, subscription_id: str, *, now: datetime, actor: str, claim: bool = True
 ) -> tuple[_Ctx, Subscription]:
-    sub = _load_subscription(session, subscription_id)
-    ctx = _context(session, now=now, actor=actor, test_clock_id=sub.test_clock_id)
+    loaded = _load_subscription(session, subscription_id)
+    sub = loaded.subscription
+    ctx = _Ctx(
+        session,
+        _zone(session, loaded.timezone),
+        clock_now(session, sub.test_clock_id, now),
+        actor,
+    )
+    if loaded.price is not None:
+        ctx.catalog[loaded.price.id] = loaded.price
+    if loaded.plan is not None:
+        ctx.catalog[loaded.plan.id] = loaded.plan
+    ctx.open_periods[sub.id] = loaded.open_period_id
     _advance_one(ctx.as_system(), sub)
     if claim:
         _claim(ctx, sub)
     return ctx, sub
 
 
-def _load_subscription(session: Session, subscription_id: str) -> Subscription:
+class _Loaded(NamedTuple):
+    subscription: Subscription
+    price: Price | None  # the subscription's price and its plan, None if not visible
+    plan: Plan | None
+    timezone: str | None  # the session's tenant's
+    open_period_id: str | None
+
+
+# What every use case reads before it starts, in one statement: the subscription, its price
+# and plan, the tenant's zone and the open period (five round trips before). The joins are
+# outer so that a price the scoping hides still loads the subscription, as a read of the
+# subscription alone would; `_price` then reports the price missing as before.
+_OPEN_PERIOD_ID = (
+    sa.select(SubscriptionPeriod.id)
+    .where(
+        SubscriptionPeriod.tenant_id == Subscription.tenant_id,
+        SubscriptionPeriod.subscription_id == Subscription.id,
+        SubscriptionPeriod.status == "open",
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+_LOAD = (
+    sa.select(
+        Subscription,
+        Price,
+        Plan,
+        sa.select(Tenant.timezone).where(Tenant.id == sa.bindparam("tenant_id")).scalar_subquery(),
+        _OPEN_PERIOD_ID,
+    )
+    .outerjoin(
+        Price,
+        sa.and_(Price.tenant_id == Subscription.tenant_id, Price.id == Subscription.price_id),
+    )
+    .outerjoin(Plan, sa.and_(Plan.tenant_id == Price.tenant_id, Plan.id == Price.plan_id))
+    .where(Subscription.id == sa.bindparam("subscription_id"))
+)
+
+
+def _load_subscription(session: Session, subscription_id: str) -> _Loaded:
     """The one read every use case starts from (a seam for the concurrency tests)."""
-    return get_subscription(session, subscription_id)
+    params = {"tenant_id": current_tenant(session), "subscription_id": subscription_id}
+    row = session.execute(_LOAD, params).first()
+    if row is None:
+        raise SubscriptionNotFoundError(f"no subscription {subscription_id}")
+    return _Loaded(*row)
+
+
+_SUBSCRIPTIONS: sa.Table = Subscription.__table__  # type: ignore[assignment]
+# the UPDATE the unit of work would send for the claim, with the same optimistic-lock check;
+# `updated_at` and `version` come with the execution
+_CLAIM = sa.update(_SUBSCRIPTIONS).where(
+    _SUBSCRIPTIONS.c.tenant_id == sa.bindparam("claim_tenant_id"),
+    _SUBSCRIPTIONS.c.id == sa.bindparam("claim_id"),
+    _SUBSCRIPTIONS.c.version == sa.bindparam("claim_version"),
+)
 
 
 def _claim(ctx: _Ctx, sub: Subscription) -> None:
     """Write the subscription's row first, so a lost race fails before anything else is
-    written (see the module docstring). `flag_modified` forces the UPDATE even when
-    `updated_at` does not change (two operations at one frozen test-clock time)."""
+    written (see the module docstring). The row always gets an UPDATE, even when
+    `updated_at` does not change (two operations at one frozen test-clock time).
+
+    An unchanged subscription (the usual case) is claimed with one Core UPDATE, and the
+    object is told its new `updated_at` and `version`, which a flush would have cost far
+    more CPU for; one with changes pending goes through the flush, which writes them too."""
     if sub.id in ctx.claimed:
         return
-    sub.updated_at = ctx.now
-    flag_modified(sub, "updated_at")
-    _flush(ctx.session)
+    if sa.inspect(sub).modified:
+        sub.updated_at = ctx.now
+        flag_modified(sub, "updated_at")
+        _flush(ctx.session)
+    else:
+        version = (sub.version or 0) + 1  # the mapper's default version generator
+        claimed = ctx.session.connection().execute(
+            _CLAIM,
+            {
+                "updated_at": ctx.now,
+                "version": version,
+                "claim_tenant_id": _owner(ctx.session, sub),
+                "claim_id": sub.id,
+                "claim_version": sub.version,
+            },
+        )
+        if claimed.rowcount != 1:
+            raise SubscriptionConflictError(_CONFLICT)
+        set_committed_value(sub, "updated_at", ctx.now)
+        set_committed_value(sub, "version", version)
     ctx.claimed.add(sub.id)
+
+
+_CONFLICT = "the subscription was changed by another request; fetch it and retry"
 
 
 def _flush(session: Session) -> None:
     try:
         session.flush()
     except StaleDataError as exc:
-        raise SubscriptionConflictError(
-            "the subscription was changed by another request; fetch it and retry"
-        ) from exc
+        raise SubscriptionConflictError(_CONFLICT) from exc
 
 
 def _check_transition(sub: Subscription, event: Event) -> State:
@@ -832,7 +929,7 @@ def _start_service(
     if sub.billing_anchor_on is None:
         raise RuntimeError(f"subscription {sub.id} has no billing anchor")  # a bug
     billing = period_containing(sub.billing_anchor_on, price.billing_interval, on)
-    row = _open_period(ctx, sub, "service", on, billing.end_on)
+    period_id = _open_period(ctx, sub, "service", on, billing.end_on)
     _set_billing_period(ctx, sub, billing)
     item = _item(ctx, price, sub.quantity)
     line = (
@@ -841,30 +938,59 @@ def _start_service(
         else charge_remaining(item, billing, on)
     )
     if line is not None:
-        _charge(ctx, sub, line, reason=reason, period=row)
+        _charge(ctx, sub, [(line, period_id)], reason=reason)
 
 
-def _open_period(
-    ctx: _Ctx, sub: Subscription, kind: str, start_on: date, end_on: date
-) -> SubscriptionPeriod:
+# Periods (their INSERT), charges and history are written as Core INSERTs the moment they
+# are decided, not as ORM objects through the flush: nothing reads them back as objects in
+# the use case, and the unit of work cost more CPU than the rest of a change. Each row names
+# its tenant (`_owner`) as the flush's tenant stamp would.
+_PERIODS: sa.Table = SubscriptionPeriod.__table__  # type: ignore[assignment]
+_CHARGES: sa.Table = SubscriptionCharge.__table__  # type: ignore[assignment]
+_HISTORY: sa.Table = SubscriptionHistory.__table__  # type: ignore[assignment]
+_INSERT_PERIOD = sa.insert(_PERIODS)
+_INSERT_CHARGE = sa.insert(_CHARGES)
+_INSERT_HISTORY = sa.insert(_HISTORY)
+
+
+def _owner(session: Session, sub: Subscription) -> str:
+    """The tenant of a row written for `sub`, refused as `saas.kernel.tenancy` refuses a new
+    object at flush when it is not the session's tenant (outside `unscoped`)."""
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id and sub.tenant_id != tenant_id and not session.info.get(UNSCOPED_KEY):
+        raise TenantContextMissingError(
+            f"a row of subscription {sub.id} for tenant {sub.tenant_id} in a session of "
+            f"tenant {tenant_id}"
+        )
+    if not sub.tenant_id:
+        raise TenantContextMissingError(f"subscription {sub.id} has no tenant_id")
+    return sub.tenant_id
+
+
+def _open_period(ctx: _Ctx, sub: Subscription, kind: str, start_on: date, end_on: date) -> str:
+    """Open a period and return its id."""
     sub.last_period_seq += 1
-    row = SubscriptionPeriod(
-        id=new_id("sper"),
-        tenant_id=sub.tenant_id,
-        livemode=sub.livemode,
-        subscription_id=sub.id,
-        seq=sub.last_period_seq,
-        kind=kind,
-        start_at=start_of_day(start_on, ctx.zone),
-        end_at=start_of_day(end_on, ctx.zone),
-        status="open",
-        created_at=ctx.now,
-    )
-    ctx.session.add(row)
-    # the unit of work orders INSERTs by relationship(), not by foreign key: write the period
-    # before the charges that point at it
+    # what is pending (the period just closed, the subscription's sequence) is written first,
+    # as when this row went through the flush
     _flush(ctx.session)
-    return row
+    period_id = new_id("sper")
+    ctx.session.connection().execute(
+        _INSERT_PERIOD,
+        {
+            "id": period_id,
+            "tenant_id": _owner(ctx.session, sub),
+            "livemode": sub.livemode,
+            "subscription_id": sub.id,
+            "seq": sub.last_period_seq,
+            "kind": kind,
+            "start_at": start_of_day(start_on, ctx.zone),
+            "end_at": start_of_day(end_on, ctx.zone),
+            "status": "open",
+            "created_at": ctx.now,
+        },
+    )
+    ctx.open_periods[sub.id] = period_id
+    return period_id
 
 
 def _open_period_row(ctx: _Ctx, sub: Subscription) -> SubscriptionPeriod | None:
@@ -875,50 +1001,65 @@ def _open_period_row(ctx: _Ctx, sub: Subscription) -> SubscriptionPeriod | None:
     ).first()
 
 
-def _close_period(
-    ctx: _Ctx, sub: Subscription, *, end_on: date | None = None
-) -> SubscriptionPeriod | None:
-    """Close the open period: at its planned end, or cut short to the start of `end_on`."""
+def _open_period_id(ctx: _Ctx, sub: Subscription) -> str | None:
+    if sub.id in ctx.open_periods:
+        return ctx.open_periods[sub.id]
     row = _open_period_row(ctx, sub)
+    ctx.open_periods[sub.id] = row.id if row is not None else None
+    return ctx.open_periods[sub.id]
+
+
+def _close_period(ctx: _Ctx, sub: Subscription, *, end_on: date | None = None) -> str | None:
+    """Close the open period: at its planned end, or cut short to the start of `end_on`.
+    Returns its id (None when there was none)."""
+    if sub.id in ctx.open_periods and ctx.open_periods[sub.id] is None:
+        return None  # known: no period is open
+    row = _open_period_row(ctx, sub)
+    ctx.open_periods[sub.id] = None
     if row is None:
         return None
     row.status = "closed"
     row.closed_at = ctx.now
     if end_on is not None:
         row.end_at = max(row.start_at, min(row.end_at, start_of_day(end_on, ctx.zone)))
-    return row
+    return row.id
 
 
 def _charge(
     ctx: _Ctx,
     sub: Subscription,
-    line: ProrationLine,
+    lines: list[tuple[ProrationLine, str | None]],
     *,
     reason: str,
-    period: SubscriptionPeriod | None,
 ) -> None:
-    ctx.session.add(
-        SubscriptionCharge(
-            id=new_id("sch"),
-            tenant_id=sub.tenant_id,
-            livemode=sub.livemode,
-            subscription_id=sub.id,
-            customer_id=sub.customer_id,
-            period_id=period.id if period is not None else None,
-            kind=line.kind.value,
-            reason=str(reason),
-            description=line.description[:500],
-            price_id=line.price_id,
-            quantity=line.quantity,
-            unit_amount=line.unit_amount,
-            amount=line.amount,
-            currency=sub.currency,
-            starts_on=line.starts_on,
-            ends_on=line.ends_on,
-            period_days=line.period_days,
-            created_at=ctx.now,
-        )
-    )
+    """Record what `sub` owes: each line with the id of the period it belongs to."""
+    if not lines:
+        return
+    tenant_id = _owner(ctx.session, sub)
+    rows = [
+        {
+            "id": new_id("sch"),
+            "tenant_id": tenant_id,
+            "livemode": sub.livemode,
+            "subscription_id": sub.id,
+            "customer_id": sub.customer_id,
+            "period_id": period_id,
+            "kind": line.kind.value,
+            "reason": str(reason),
+            "description": line.description[:500],
+            "price_id": line.price_id,
+            "quantity": line.quantity,
+            "unit_amount": line.unit_amount,
+            "amount": line.amount,
+            "currency": sub.currency,
+            "starts_on": line.starts_on,
+            "ends_on": line.ends_on,
+            "period_days": line.period_days,
+            "created_at": ctx.now,
+        }
+        for line, period_id in lines
+    ]
+    ctx.session.connection().execute(_INSERT_CHARGE, rows if len(rows) > 1 else rows[0])
 
 
 def _record(
@@ -931,43 +1072,47 @@ def _record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     after = _terms(ctx, sub)
+    mrr_before = before.mrr if before else 0
+    mrr_after = after.mrr
+    occurred = occurred_at or ctx.now
     sub.last_history_seq += 1
-    ctx.session.add(
-        SubscriptionHistory(
-            id=new_id("sh"),
-            tenant_id=sub.tenant_id,
-            livemode=sub.livemode,
-            subscription_id=sub.id,
-            customer_id=sub.customer_id,
-            seq=sub.last_history_seq,
-            event=str(event),
-            occurred_at=occurred_at or ctx.now,
-            recorded_at=ctx.now,
-            actor=ctx.actor,
-            old_status=before.status if before else None,
-            new_status=after.status,
-            old_price_id=before.price.id if before else None,
-            new_price_id=after.price.id,
-            old_quantity=before.quantity if before else None,
-            new_quantity=after.quantity,
-            currency=sub.currency,
-            mrr_before=before.mrr if before else 0,
-            mrr_after=after.mrr,
-            detail=detail or {},
-        )
+    ctx.session.connection().execute(
+        _INSERT_HISTORY,
+        {
+            "id": new_id("sh"),
+            "tenant_id": _owner(ctx.session, sub),
+            "livemode": sub.livemode,
+            "subscription_id": sub.id,
+            "customer_id": sub.customer_id,
+            "seq": sub.last_history_seq,
+            "event": str(event),
+            "occurred_at": occurred,
+            "recorded_at": ctx.now,
+            "actor": ctx.actor,
+            "old_status": before.status if before else None,
+            "new_status": after.status,
+            "old_price_id": before.price.id if before else None,
+            "new_price_id": after.price.id,
+            "old_quantity": before.quantity if before else None,
+            "new_quantity": after.quantity,
+            "currency": sub.currency,
+            "mrr_before": mrr_before,
+            "mrr_after": mrr_after,
+            "detail": detail or {},
+        },
     )
-    emit_event(
+    insert_event(
         ctx.session,
         WEBHOOK_EVENT_BY_HISTORY.get(str(event), "subscription.updated"),
         {
             "object": _subscription_schema().dump(sub),
             "change": {
                 "event": str(event),
-                "occurred_at": _iso(occurred_at or ctx.now),
+                "occurred_at": _iso(occurred),
                 "old_status": before.status if before else None,
                 "new_status": after.status,
-                "mrr_before": before.mrr if before else 0,
-                "mrr_after": after.mrr,
+                "mrr_before": mrr_before,
+                "mrr_after": mrr_after,
             },
         },
         now=ctx.now,

@@ -637,6 +637,41 @@ def test_losing_change_gets_409_and_writes_nothing_when_another_change_committed
     assert [c["amount"] for c in shop.charges(sub["id"])] == [1000]
 
 
+def test_change_is_charged_in_the_renewed_period_when_a_renewal_was_due_but_not_run(
+    client: FlaskClient, tenant: TenantCtx, owner_engine: sa.Engine
+) -> None:
+    from datetime import UTC, datetime
+
+    from saas.testclocks.models import TestClock
+
+    shop = make_shop(client, tenant)
+    sub = shop.subscribe("seat", quantity=1)
+    # the clock passes the period end without the time step running (a lagging worker): the
+    # change renews first, then prorates against the period the renewal opened, not the one
+    # that was open when the subscription was read
+    clocks: sa.Table = TestClock.__table__  # type: ignore[assignment]
+    with owner_engine.begin() as conn:
+        conn.execute(
+            sa.update(clocks)
+            .where(clocks.c.id == shop.clock_id)
+            .values(frozen_time=datetime(2026, 2, 11, 9, tzinfo=UTC))
+        )
+    resp = shop.action(sub["id"], "change", {"quantity": 3})
+    assert resp.status_code == 200, resp.json
+    assert [h["event"] for h in shop.history(sub["id"])] == ["create", "renew", "change"]
+    charges = shop.charges(sub["id"])
+    # 10.00 a seat; 18 of February's 28 days remain: 6.43 back, 3 × 6.43 = 19.29 owed
+    assert [(c["kind"], c["amount"]) for c in charges] == [
+        ("recurring", 1000),
+        ("recurring", 1000),
+        ("proration_credit", -643),
+        ("proration_charge", 1929),
+    ]
+    renewed = charges[1]["period_id"]
+    assert renewed is not None and renewed != charges[0]["period_id"]
+    assert [c["period_id"] for c in charges[2:]] == [renewed, renewed]
+
+
 def test_concurrent_changes_do_not_interleave_when_sent_at_once(
     app: Flask, tenant: TenantCtx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
