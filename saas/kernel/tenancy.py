@@ -1,9 +1,10 @@
 """Tenant scoping that fails closed.
 
 The tenant (and the credential's mode, test or live) lives in `session.info`. Every ORM
-statement on a tenant-owned model gets `tenant_id = :tenant` added through
-`with_loader_criteria`; a statement touching such a model with no tenant set raises
-`TenantContextMissingError` instead of returning everyone's rows. New tenant-owned objects get
+statement run with a tenant gets `tenant_id = :tenant` added through `with_loader_criteria`,
+for each tenant-owned entity wherever it appears in the statement (selected, joined, counted
+in `select_from`, in a subquery or EXISTS); a statement touching such a table anywhere with
+no tenant set raises `TenantContextMissingError` instead of returning everyone's rows. New tenant-owned objects get
 the session's tenant on flush, and one carrying a different tenant is refused.
 
 On PostgreSQL the same tenant is written into the transaction-local setting
@@ -25,17 +26,16 @@ their own, so every cached object still selects for exactly one tenant and mode.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, scoped_session, with_loader_criteria
-from sqlalchemy.sql import Executable, Select
-from sqlalchemy.sql.util import extract_first_column_annotation
+from sqlalchemy.sql import Executable, visitors
 
-from saas.kernel.db import HasLivemode, TenantOwned, is_tenant_owned
+from saas.kernel.db import Base, HasLivemode, TenantOwned, is_tenant_owned
 from saas.kernel.errors import TenantContextMissingError
 
 TENANT_KEY = "abowerk.tenant_id"
@@ -49,6 +49,7 @@ _OPTIONS_CACHE_SIZE = 1024
 # statements marked with `reusable` (compared by identity: a statement has no __eq__)
 _REUSABLE: set[Any] = set()
 _S = TypeVar("_S", bound=Executable)
+_TENANT_TABLES: dict[int, frozenset[str]] = {}  # by the number of mapped classes
 
 
 def set_tenant(
@@ -104,66 +105,57 @@ def _apply_pg_setting(session: Session, connection: sa.Connection, tenant_id: st
     session.info[_APPLIED_KEY] = tenant_id or ""
 
 
-def _touches_tenant_owned(state: ORMExecuteState) -> bool:
-    statement = state.statement
-    if isinstance(statement, Select) and state.is_orm_statement:
-        touched = _columns_touch_tenant_owned(statement._raw_columns)
-        if touched is not None:
-            return touched
-    return any(is_tenant_owned(m.class_) for m in state.all_mappers)
+def _tenant_tables() -> frozenset[str]:
+    """The tables of tenant-owned models (rebuilt when more models have been mapped)."""
+    mappers = Base.registry.mappers
+    cached = _TENANT_TABLES.get(len(mappers))
+    if cached is None:
+        cached = frozenset(
+            table.name for m in mappers if is_tenant_owned(m.class_) for table in m.tables
+        )
+        _TENANT_TABLES.clear()
+        _TENANT_TABLES[len(mappers)] = cached
+    return cached
 
 
-def _columns_touch_tenant_owned(columns: Iterable[Any]) -> bool | None:
-    """Whether a SELECT's columns come from a tenant-owned entity, read off their ORM
-    annotations; None for a shape this does not follow (a bundle, a lambda), which the
-    caller answers with `ORMExecuteState.all_mappers` instead.
-
-    It finds the same mappers as `all_mappers` (SQLAlchemy's `_QueryEntity.to_compile_state`
-    and `_ColumnEntity._for_columns`, which look at the same annotations), without building
-    the column descriptions, which were about half the cost of scoping a statement.
-    """
-    unsure = False
-    for column in columns:
-        if not column.is_clause_element or column._is_lambda_element:
-            unsure = True
-            continue
-        annotations = column._annotations
-        entity = annotations.get("parententity")
-        if entity is not None:
-            if is_tenant_owned(entity.mapper.class_):
-                return True
-        elif "bundle" in annotations or column._is_clause_list:
-            unsure = True
-        else:
-            for part in column._select_iterable if column.is_selectable else (column,):
-                entity = part._annotations.get("parententity")
-                if entity is None:
-                    entity = extract_first_column_annotation(  # type: ignore[no-untyped-call]
-                        part, "parententity"
-                    )
-                if entity is not None and is_tenant_owned(entity.mapper.class_):
-                    return True
-    return None if unsure else False
+def touched_tenant_tables(statement: Any) -> list[str]:
+    """Every tenant-owned table a statement reads or writes anywhere: selected entities and
+    columns, `select_from`, joins, subqueries, EXISTS, the target of an UPDATE or DELETE."""
+    owned = _tenant_tables()
+    found: set[str] = set()
+    for element in visitors.iterate(statement):
+        table = element if isinstance(element, sa.Table) else getattr(element, "table", None)
+        if isinstance(table, sa.Table) and table.name in owned:
+            found.add(table.name)
+    return sorted(found)
 
 
 def _scope_statement(state: ORMExecuteState) -> None:
+    """Every ORM statement run with a tenant gets the tenant's (and mode's) criteria, which
+    SQLAlchemy applies to each tenant-owned entity wherever it appears (columns, joins,
+    `select_from`, subqueries) and to nothing else; without a tenant, one that touches a
+    tenant-owned table anywhere is refused. Deciding per statement which ones need the
+    criteria cost more than adding them, and missed entities that are only joined or
+    counted (`select(func.count()).select_from(Customer)`)."""
     if not (state.is_select or state.is_update or state.is_delete):
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the criteria of the parent statement propagate to these loads
+    if not state.is_orm_statement:
+        return  # Core: the caller names the tenant (and PostgreSQL's row-level security holds)
     session = state.session
     if session.info.get(UNSCOPED_KEY):
         return
-    if not _touches_tenant_owned(state):
-        return
     tenant_id = session.info.get(TENANT_KEY)
-    if not tenant_id:
-        raise TenantContextMissingError(
-            "query on a tenant-owned model without a tenant in context: "
-            + ", ".join(sorted(m.class_.__name__ for m in state.all_mappers))
-        )
-    livemode = session.info.get(LIVEMODE_KEY)
     statement = state.statement
+    if not tenant_id:
+        touched = touched_tenant_tables(statement)
+        if touched:
+            raise TenantContextMissingError(
+                "query on a tenant-owned table without a tenant in context: " + ", ".join(touched)
+            )
+        return
+    livemode = session.info.get(LIVEMODE_KEY)
     if statement in _REUSABLE:
         state.statement = _scoped_reusable(statement, tenant_id, livemode)
     else:

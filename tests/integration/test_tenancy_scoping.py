@@ -20,6 +20,7 @@ from saas.extensions import db
 from saas.kernel import tenancy
 from saas.kernel.clock import utcnow
 from saas.kernel.errors import NotFoundError, TenantContextMissingError
+from saas.tenants.models import Tenant
 from tests.conftest import CUSTOMER, TenantCtx
 
 
@@ -121,3 +122,34 @@ def test_reusable_statement_raises_when_no_tenant_is_set_after_tenants_used_it(
         _in_request(app, None, None, without_tenant)
     with pytest.raises(TenantContextMissingError):
         _in_request(app, None, None, lambda s: s.scalars(sa.select(Customer.email)).all())
+
+
+def test_counts_joins_and_exists_see_one_tenant_when_the_entity_is_not_selected(
+    app: Flask, tenant: TenantCtx, other_tenant: TenantCtx
+) -> None:
+    """The shapes where the tenant-owned entity is only counted, joined or tested for: the
+    dashboard's counts are `select(func.count()).select_from(Customer)`. On SQLite nothing
+    but the ORM's criteria separates tenants here. (A Core statement, one without any ORM
+    entity, is not the ORM's to scope: its caller names the tenant, saas.kernel.tenancy.)"""
+    _add_customer(app, tenant.tenant_id)
+    for _ in range(2):
+        _add_customer(app, other_tenant.tenant_id)
+    shapes = {
+        "count": sa.select(sa.func.count()).select_from(Customer),
+        "join": sa.select(sa.func.count(Tenant.id)).join(Customer, Customer.tenant_id == Tenant.id),
+        "exists": sa.select(sa.func.count(Tenant.id)).where(
+            sa.exists().where(Customer.tenant_id == other_tenant.tenant_id)
+        ),
+        "subquery": sa.select(sa.func.count()).where(
+            sa.literal(1) == 1,
+            sa.select(Customer.id).where(Customer.tenant_id == other_tenant.tenant_id).exists(),
+        ),
+    }
+    seen = {
+        name: _in_request(app, tenant.tenant_id, False, lambda s, q=stmt: s.scalar(q))
+        for name, stmt in shapes.items()
+    }
+    assert seen == {"count": 1, "join": 1, "exists": 0, "subquery": 0}
+    for stmt in shapes.values():
+        with pytest.raises(TenantContextMissingError):
+            _in_request(app, None, None, lambda s, q=stmt: s.scalar(q))

@@ -1,32 +1,25 @@
-"""Which statements tenant scoping treats as touching a tenant-owned model, and its caches.
+"""Which statements tenant scoping finds touching a tenant-owned table, and its caches.
 
-`_columns_touch_tenant_owned` reads the ORM annotations of a SELECT's columns instead of
-building `ORMExecuteState.all_mappers`; it must come to the same answer, or none at all
-(then the caller asks `all_mappers`), for every shape of statement.
+Without a tenant, every statement that reads a tenant-owned table anywhere must be found
+(and is then refused); with a tenant, the scoping criteria must reach that table in every
+shape of statement: selected, joined, counted, in a subquery or EXISTS.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Bundle, aliased
+from sqlalchemy.orm import aliased
 
 from saas.customers.models import Customer
 from saas.kernel import tenancy
-from saas.kernel.db import is_tenant_owned
 from saas.tenants.models import Tenant
 
 Stmt = sa.Select[*tuple[Any, ...]]
-
-
-def _all_mappers_answer(stmt: Stmt) -> bool:
-    """What `_touches_tenant_owned` answered before: `ORMExecuteState.all_mappers` (a Core
-    statement's descriptions carry no entity, and all_mappers is empty for it)."""
-    mappers = [sa.inspect(d["entity"]).mapper for d in stmt.column_descriptions if d.get("entity")]
-    return any(is_tenant_owned(m.class_) for m in mappers)
 
 
 def _aliased_customer() -> Stmt:
@@ -74,20 +67,36 @@ SHAPES: dict[str, Callable[[], Stmt]] = {
 }
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_annotations_answer_like_all_mappers_when_reading_a_select(shape: str) -> None:
-    stmt = SHAPES[shape]()
-    answer = tenancy._columns_touch_tenant_owned(stmt._raw_columns)
-    assert answer is not None, "a common shape must not need the slow path"
-    assert answer is _all_mappers_answer(stmt)
+GLOBAL_ONLY = ("global entity", "literal")
+TOUCHING = [name for name in SHAPES if name not in GLOBAL_ONLY]
+CORE = ("core table", "core column")  # Core statements are not the ORM's to scope
 
 
-def test_annotations_defer_to_all_mappers_when_a_bundle_is_selected() -> None:
-    only_bundle: Stmt = sa.select(Bundle("b", Tenant.id, Tenant.status))
-    assert tenancy._columns_touch_tenant_owned(only_bundle._raw_columns) is None
-    # a tenant-owned column before the bundle already answers
-    column_first: Stmt = sa.select(Customer.id, Bundle("b", Tenant.id))
-    assert tenancy._columns_touch_tenant_owned(column_first._raw_columns) is True
+@pytest.mark.parametrize("shape", TOUCHING)
+def test_tenant_owned_table_is_found_when_a_statement_reads_it_anywhere(shape: str) -> None:
+    assert tenancy.touched_tenant_tables(SHAPES[shape]()) == ["customers"]
+
+
+@pytest.mark.parametrize("shape", GLOBAL_ONLY)
+def test_no_tenant_owned_table_is_found_when_a_statement_reads_only_global_ones(
+    shape: str,
+) -> None:
+    assert tenancy.touched_tenant_tables(SHAPES[shape]()) == []
+
+
+def test_update_and_delete_targets_are_found_when_they_are_tenant_owned() -> None:
+    assert tenancy.touched_tenant_tables(sa.update(Customer).values(name="x")) == ["customers"]
+    assert tenancy.touched_tenant_tables(sa.delete(Customer)) == ["customers"]
+    assert tenancy.touched_tenant_tables(sa.update(Tenant).values(name="x")) == []
+
+
+@pytest.mark.parametrize("shape", [name for name in TOUCHING if name not in CORE])
+def test_scope_criteria_reach_the_tenant_owned_table_when_added_to_any_orm_shape(
+    shape: str,
+) -> None:
+    stmt = SHAPES[shape]().options(*tenancy._scope_options("ten_unit_scope", False))
+    sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
+    assert re.search(r"customers(_\d+)?\.tenant_id = 'ten_unit_scope'", sql), sql  # or an alias
 
 
 def test_scope_options_are_built_once_when_a_tenant_and_mode_come_again() -> None:
