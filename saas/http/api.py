@@ -5,12 +5,14 @@ tests)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import deepcopy
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
 from flask import Response
+from flask_smorest.utils import deepupdate, remove_none, resolve_schema_instance
 from werkzeug.exceptions import HTTPException
 
 from saas.http.problems import PROBLEM_MIME, from_http_exception
@@ -77,27 +79,57 @@ class Api(flask_smorest.Api):
 
 
 class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint, with documentation-only decorators that do not wrap.
+
+    `alt_response` and `doc` wrap the view in one more function each, which then runs on
+    every request (with a `current_app` lookup and a coroutine check) only to call the view,
+    and deep-copy the documentation gathered so far each time; eight problem statuses made
+    eight such layers around most views. `problems` and `links` write the same
+    documentation onto the view itself: one copy, no wrapper, the same OpenAPI document.
+    """
+
     def problems(self, *statuses: int) -> Callable[[F], F]:
         """Document the problem responses a view can give (schemathesis checks them)."""
 
         def decorate(func: F) -> F:
+            doc = _own_doc(func)
+            responses = doc.setdefault("response", {}).setdefault("responses", {})
             for status in statuses:
-                func = self.alt_response(
-                    status,
-                    schema=ProblemSchema,
-                    description=HTTPStatus(status).phrase,
-                    content_type=PROBLEM_MIME,
-                )(func)
+                resp_doc = remove_none(
+                    {
+                        "schema": self._make_doc_response_schema(
+                            resolve_schema_instance(ProblemSchema)
+                        ),
+                        "description": HTTPStatus(status).phrase,
+                    }
+                )
+                resp_doc["content_type"] = PROBLEM_MIME
+                responses.setdefault(status, []).append(resp_doc)
             return func
 
         return decorate
 
     def links(self, status: int, **links: dict[str, Any]) -> Callable[[F], F]:
         """Document the OpenAPI links of the `status` response: name to `link(...)`."""
-        # int key: flask-smorest keys the responses of @response by the int status, and
-        # @doc deep-merges into them
-        decorate: Callable[[F], F] = self.doc(responses={status: {"links": links}})
+
+        def decorate(func: F) -> F:
+            doc = _own_doc(func)
+            # int key: flask-smorest keys the responses of @response by the int status, and
+            # the manual doc is deep-merged into them (as `Blueprint.doc` would)
+            doc["manual_doc"] = deepupdate(
+                doc.get("manual_doc", {}), {"responses": {status: {"links": links}}}
+            )
+            return func
+
         return decorate
+
+
+def _own_doc(func: Any) -> dict[str, Any]:
+    """The view's documentation as a copy of its own: `functools.wraps` shares the wrapped
+    function's dictionary, which must not change with it."""
+    doc: dict[str, Any] = deepcopy(getattr(func, "_apidoc", {}))
+    func._apidoc = doc
+    return doc
 
 
 def link(
