@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from saas.http.problems import problem
 
@@ -77,6 +78,21 @@ def _refuse_nul() -> Response | None:
     )
 
 
+class CookieOnDemandSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building its signing serializer (keys, salt,
+    key derivation) for a request that sends no session cookie: every API call. Nothing of
+    abowerk keeps state in Flask's session (the portal and the dashboard have their own
+    server-side sessions), so the serializer was work for nothing on each request."""
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if not app.secret_key:
+            return None
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = CookieOnDemandSessionInterface()
     app.before_request(_refuse_nul)
     app.after_request(_headers)
