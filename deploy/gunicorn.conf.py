@@ -2,7 +2,10 @@
 
 Measured on 2-core machines (shared/PERF_NOTES.md): more sync workers than cores adds nothing,
 and gthread with a few threads per worker gains ~15 % on small JSON responses, so the default
-is one worker per core with 4 threads each. Override with WEB_CONCURRENCY / GUNICORN_THREADS.
+is one worker per core with 2 threads each. With abowerk's request mix, 2 threads beat 4 (about
+5-10 % more requests/s, less CPU per request and a lower p99: fewer threads contending for a
+worker's GIL), 3 workers or 1 thread were no better (bench/bench_load.py runs of 2026-11-22,
+docs/reliability.md "Load"). Override with WEB_CONCURRENCY / GUNICORN_THREADS.
 
 Prometheus metrics with several worker processes: set PROMETHEUS_MULTIPROC_DIR to a directory
 the server may write (the deployment files use a tmpfs). Every worker process then writes its
@@ -21,12 +24,19 @@ bind = os.environ.get("ABOWERK_BIND", "127.0.0.1:8000")
 # see, so set WEB_CONCURRENCY there (compose.yaml does)
 workers = int(os.environ.get("WEB_CONCURRENCY", str(max(2, len(os.sched_getaffinity(0))))))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30  # finish in-flight requests on SIGTERM before exiting
 keepalive = 5
-max_requests = 10000  # recycle workers now and then against slow leaks
-max_requests_jitter = 1000
+# Recycle workers now and then against slow leaks, but rarely: a new worker spends about
+# 2.5 s of CPU building the app (models, schemas, the OpenAPI document), and on two cores a
+# recycle every 10,000 requests (20 s apart per worker at full load) put a second into the
+# p99 latency of the load test (docs/reliability.md, "Load"). Nothing in the app grows
+# without bound (its caches are LRUs), so 100,000 is hygiene, not a leak workaround.
+# (`preload_app` would make a recycle cheap, but then `kill -HUP` would restart workers on
+# the old code, and the documented zero-downtime reload depends on it loading the new.)
+max_requests = 100000
+max_requests_jitter = 10000
 # the app writes one JSON access line per request (with request and tenant ids); gunicorn's
 # plain-text access log would duplicate it in another format
 accesslog = None
