@@ -319,6 +319,66 @@ def _cpu_seconds(master: int) -> float:
     return total / tick
 
 
+# A gunicorn worker keeps the keep-alive connections it accepted, and wrk opens all of its
+# connections at once, so now and then one worker takes most of them and the run measures
+# one core instead of two: the bare baseline then shows half its throughput (the figures
+# before 2026-11-22 include such runs). A run whose workers' CPU times differ by more than
+# this share is measured again on a fresh server.
+BALANCE_ATTEMPTS = 4
+BALANCED_SHARE = 0.7
+
+
+def _balanced(worker_cpu_s: list[float]) -> bool:
+    return len(worker_cpu_s) < 2 or min(worker_cpu_s) >= BALANCED_SHARE * max(worker_cpu_s)
+
+
+def _measure(
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    *,
+    probe: str,
+    script: Path,
+    duration: int,
+    connections: int,
+) -> dict[str, Any]:
+    proc = _serve(cmd, env, port, probe)
+    try:
+        cpu_before = _cpu_seconds(proc.pid)
+        workers_before = _worker_cpu(proc.pid)
+        result = _run_wrk(port, script, duration, connections)
+        cpu = _cpu_seconds(proc.pid) - cpu_before
+        result["worker_cpu_s"] = [
+            round(after - workers_before.get(pid, 0.0), 1)
+            for pid, after in _worker_cpu(proc.pid).items()
+        ]
+        result["cpu_ms"] = cpu * 1000 / max(result["requests"], 1)
+        return result
+    finally:
+        _stop(proc)
+
+
+def _reset_quantities(url: str) -> None:
+    """Back to the seeded quantity before the mix runs again: its changes alternate from 2."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE subscriptions SET quantity = 2")
+    engine.dispose()
+
+
+def _worker_cpu(master: int) -> dict[int, float]:
+    """CPU seconds of each live worker process: how evenly the connections were spread."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        out[int(child)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=40)
@@ -366,7 +426,7 @@ def run(duration: int, connections: int) -> dict[str, Any]:
     try:
         key, customers, subs, invoices = _seed(env)
         bin_dir = Path(sys.executable).parent
-        results = {}
+        results: dict[str, Any] = {}
         for mode in ("baseline", "reads", "abowerk"):
             port = _free_port()
             script = tmp / f"{mode}.lua"
@@ -402,14 +462,21 @@ def run(duration: int, connections: int) -> dict[str, Any]:
                     "saas.wsgi:app",
                 ]
                 serve_env, probe = env, "/readyz"
-            proc = _serve(cmd, serve_env, port, probe)
-            try:
-                cpu_before = _cpu_seconds(proc.pid)
-                results[mode] = _run_wrk(port, script, duration, connections)
-                cpu = _cpu_seconds(proc.pid) - cpu_before
-                results[mode]["cpu_ms"] = cpu * 1000 / max(results[mode]["requests"], 1)
-            finally:
-                _stop(proc)
+            for attempt in range(1, BALANCE_ATTEMPTS + 1):
+                if mode == "abowerk" and attempt > 1:
+                    _reset_quantities(url)
+                results[mode] = _measure(
+                    cmd,
+                    serve_env,
+                    port,
+                    probe=probe,
+                    script=script,
+                    duration=duration,
+                    connections=connections,
+                )
+                results[mode]["attempts"] = attempt
+                if _balanced(results[mode]["worker_cpu_s"]):
+                    break
         results["ratio"] = results["abowerk"]["rps"] / results["baseline"]["rps"]
         results["reads_ratio"] = results["reads"]["rps"] / results["baseline"]["rps"]
         results["cpu_ratio"] = results["baseline"]["cpu_ms"] / results["abowerk"]["cpu_ms"]
@@ -423,17 +490,15 @@ def run(duration: int, connections: int) -> dict[str, Any]:
 
 
 NOTES = """\
-Where the time goes (PostgreSQL, measured by counting statements and with cProfile; what was
-changed for it: docs/reliability.md, "Load"). A read by id costs 3 round trips (credential
-lookup that also sets the tenant, query, commit; a pooled connection is pinged only when its
-backend ended or it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis
-call for the two default rate limits, and about 3 ms of Python against the baseline's
-0.8 ms: Flask-Smorest and marshmallow, the ORM with tenant scoping, Flask-Limiter, a JSON
-access-log line and the Prometheus histogram. A prorated subscription change is 15 round
-trips (11 of them the subscription service's reads and writes and the idempotent response,
-in one transaction after the idempotency claim) and about 8.5 ms of Python, so the 15 % of
-changes still take more than a third of the web server's time. The load generator, PostgreSQL
-and Redis share the same two cores.
+Where the time goes (PostgreSQL; measured by counting statements, cProfile of requests served
+in-process and py-spy --gil on the gunicorn workers under this load; what was changed for it:
+docs/reliability.md, "Load"). A read by id costs 3 round trips (credential lookup that also
+sets the tenant, query, commit; a pooled connection is pinged only when its backend ended or
+it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis call for both
+rate limits. A prorated subscription change with an Idempotency-Key is 12 round trips (3 for
+authentication and the claim, then 8 statements and the commit) and still about twice the
+CPU of a read; what remains per request is mostly Flask, the ORM's statement execution and
+psycopg. The load generator, PostgreSQL and Redis share the same two cores.
 """
 
 
@@ -463,7 +528,8 @@ def _markdown(r: dict[str, Any], duration: int, connections: int) -> str:
         x = r[mode]
         rows.append(
             f"| {label} | {x['rps']:,.0f} | {x['p50_us'] / 1000:.1f} | {x['p99_us'] / 1000:.1f} "
-            f"| {x['errors']} | {x['cpu_ms']:.2f} |"
+            f"| {x['errors']} | {x['cpu_ms']:.2f} "
+            f"| {' / '.join(str(c) for c in x['worker_cpu_s'])} ({x['attempts']}) |"
         )
     return (
         "## HTTP load\n\n"
@@ -472,8 +538,9 @@ def _markdown(r: dict[str, Any], duration: int, connections: int) -> str:
         + f"gunicorn with deploy/gunicorn.conf.py, wrk with {THREADS} threads and {connections} "
         f"connections for {duration} s on the same machine (`bench/bench_load.py`); "
         f"1-minute load average {os.getloadavg()[0]:.1f} at the end.\n\n"
-        "| workload | requests/s | p50 ms | p99 ms | errors | server CPU ms per request |\n"
-        "|---|---|---|---|---|---|\n"
+        "| workload | requests/s | p50 ms | p99 ms | errors | server CPU ms per request "
+        "| CPU s per worker (runs) |\n"
+        "|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + f"\n\nabowerk sustains **{r['ratio']:.0%}** of the baseline's throughput with the mix, "
         f"{r['reads_ratio']:.0%} with reads only "
