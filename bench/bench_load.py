@@ -498,7 +498,9 @@ it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis call
 rate limits. A prorated subscription change with an Idempotency-Key is 12 round trips (3 for
 authentication and the claim, then 8 statements and the commit) and still about twice the
 CPU of a read; what remains per request is mostly Flask, the ORM's statement execution and
-psycopg. The load generator, PostgreSQL and Redis share the same two cores.
+psycopg. The load generator, PostgreSQL and Redis share the same two cores. The last
+column is each gunicorn worker's CPU time in the run and how many runs it took until both
+workers carried the load (a worker that grabs most of wrk's connections halves the figure).
 """
 
 
