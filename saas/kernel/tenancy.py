@@ -4,8 +4,9 @@ The tenant (and the credential's mode, test or live) lives in `session.info`. Ev
 statement run with a tenant gets `tenant_id = :tenant` added through `with_loader_criteria`,
 for each tenant-owned entity wherever it appears in the statement (selected, joined, counted
 in `select_from`, in a subquery or EXISTS); a statement touching such a table anywhere with
-no tenant set raises `TenantContextMissingError` instead of returning everyone's rows. New tenant-owned objects get
-the session's tenant on flush, and one carrying a different tenant is refused.
+no tenant set raises `TenantContextMissingError` instead of returning everyone's rows. New
+tenant-owned objects get the session's tenant on flush, and one carrying a different tenant is
+refused.
 
 On PostgreSQL the same tenant is written into the transaction-local setting
 `abowerk.tenant_id` at the start of every transaction; the row-level security policies of the
