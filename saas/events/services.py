@@ -10,6 +10,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from saas.events.models import Event
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import current_livemode, current_tenant
 
@@ -90,7 +91,7 @@ def insert_event(
     return str(row["id"])
 
 
-_EVENTS: sa.Table = Event.__table__  # type: ignore[assignment]
+_EVENTS = table_of(Event)
 _INSERT = sa.insert(_EVENTS)
 
 

@@ -83,3 +83,12 @@ class HasLivemode:
 
 def is_tenant_owned(cls: type) -> bool:
     return bool(getattr(cls, "__tenant_owned__", False))
+
+
+def table_of(model: type) -> sa.Table:
+    """A mapped class's table, typed as one: Core statements built once at import (bulk
+    writes, hot paths) need its columns, and SQLAlchemy types `__table__` as any FROM clause."""
+    table = model.__table__  # type: ignore[attr-defined]  # every model here maps one Table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table

@@ -56,6 +56,7 @@ from saas.catalog.models import Plan, Price
 from saas.events.models import Event as OutboxEvent
 from saas.events.services import request_dispatch
 from saas.kernel.bulk import bulk_insert
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import current_tenant
 from saas.subscriptions.errors import SubscriptionConflictError
@@ -71,10 +72,10 @@ from saas.subscriptions.periods import Period, local_date, period_containing, st
 from saas.subscriptions.proration import Item, ProrationLine, charge_period
 from saas.subscriptions.services import SYSTEM_ACTOR, WEBHOOK_EVENT_BY_HISTORY, _iso, _zone
 
-_SUBS: sa.Table = Subscription.__table__  # type: ignore[assignment]
-_PERIODS: sa.Table = SubscriptionPeriod.__table__  # type: ignore[assignment]
-_CHARGES: sa.Table = SubscriptionCharge.__table__  # type: ignore[assignment]
-_HISTORY: sa.Table = SubscriptionHistory.__table__  # type: ignore[assignment]
+_SUBS = table_of(Subscription)
+_PERIODS = table_of(SubscriptionPeriod)
+_CHARGES = table_of(SubscriptionCharge)
+_HISTORY = table_of(SubscriptionHistory)
 _EVENTS: sa.Table = OutboxEvent.__table__  # type: ignore[assignment]
 _PRICES: sa.Table = Price.__table__  # type: ignore[assignment]
 _PLANS: sa.Table = Plan.__table__  # type: ignore[assignment]

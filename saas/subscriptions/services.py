@@ -38,6 +38,7 @@ from saas.catalog.models import Plan, Price
 from saas.catalog.services import get_plan, get_price, get_sellable_price, mark_price_subscribed
 from saas.customers.services import get_customer
 from saas.events.services import insert_event
+from saas.kernel.db import table_of
 from saas.kernel.errors import TenantContextMissingError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import TENANT_KEY, UNSCOPED_KEY, current_tenant
@@ -762,7 +763,7 @@ def _load_subscription(session: Session, subscription_id: str) -> _Loaded:
     return _Loaded(*row)
 
 
-_SUBSCRIPTIONS: sa.Table = Subscription.__table__  # type: ignore[assignment]
+_SUBSCRIPTIONS = table_of(Subscription)
 # the UPDATE the unit of work would send for the claim, with the same optimistic-lock check;
 # `updated_at` and `version` come with the execution
 _CLAIM = sa.update(_SUBSCRIPTIONS).where(
@@ -945,9 +946,9 @@ def _start_service(
 # are decided, not as ORM objects through the flush: nothing reads them back as objects in
 # the use case, and the unit of work cost more CPU than the rest of a change. Each row names
 # its tenant (`_owner`) as the flush's tenant stamp would.
-_PERIODS: sa.Table = SubscriptionPeriod.__table__  # type: ignore[assignment]
-_CHARGES: sa.Table = SubscriptionCharge.__table__  # type: ignore[assignment]
-_HISTORY: sa.Table = SubscriptionHistory.__table__  # type: ignore[assignment]
+_PERIODS = table_of(SubscriptionPeriod)
+_CHARGES = table_of(SubscriptionCharge)
+_HISTORY = table_of(SubscriptionHistory)
 _INSERT_PERIOD = sa.insert(_PERIODS)
 _INSERT_CHARGE = sa.insert(_CHARGES)
 _INSERT_HISTORY = sa.insert(_HISTORY)
