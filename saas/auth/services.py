@@ -24,6 +24,7 @@ from saas.auth import scopes as scope_rules
 from saas.auth.models import ApiKey, OAuthClient
 from saas.kernel import tenancy
 from saas.kernel.db import UTCDateTime
+from saas.kernel.direct import DirectSelect
 from saas.kernel.errors import NotFoundError, UnauthenticatedError, ValidationFailedError
 from saas.kernel.ids import new_id
 from saas.tenants.models import Tenant
@@ -57,6 +58,7 @@ _FIND_API_KEY = sa.text("SELECT * FROM abowerk_find_api_key(:secret_hash)").colu
     sa.column("last_used_at", UTCDateTime()),
     sa.column("tenant_status", sa.String()),
 )
+_FIND_API_KEY_DIRECT = DirectSelect.unscoped(_FIND_API_KEY)
 _FIND_OAUTH_CLIENT = sa.text("SELECT * FROM abowerk_find_oauth_client(:client_id)")
 
 
@@ -72,7 +74,7 @@ def _lookup_unscoped(session: Session, stmt: sa.Executable) -> sa.Row[Any] | Non
         return session.execute(stmt).first()
 
 
-def _found_in_tenant(session: Session, row: sa.Row[Any] | None) -> sa.Row[Any] | None:
+def _found_in_tenant(session: Session, row: Any | None) -> Any | None:
     """Scope the session to a credential's tenant; on PostgreSQL the lookup function has
     already written the tenant into this transaction's setting."""
     if row is not None:
@@ -129,10 +131,8 @@ def authenticate_api_key(session: Session, secret: str, *, now: datetime) -> Pri
     secret_hash = hash_secret(secret)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # straight on the session's connection: the ORM's execute path (a second bind
-        # lookup, the session's hooks, which pass a text() statement by) added about a
-        # tenth to this call and nothing else
-        found = connection.execute(_FIND_API_KEY, {"secret_hash": secret_hash}).first()
+        # through the driver (saas.kernel.direct): it runs on every request
+        found = _FIND_API_KEY_DIRECT.first(session, {"secret_hash": secret_hash})
     else:
         found = _lookup_unscoped(
             session,

@@ -79,9 +79,9 @@ class CustomerItem(MethodView):
     @blp.response(200, CustomerSchema)
     @blp.problems(401, 403, 404, 429)
     @requires("customers", "read")
-    def get(self, customer_id: str) -> Customer:
+    def get(self, customer_id: str) -> Any:
         """Get a customer."""
-        return services.get_customer(session(), customer_id)
+        return queries.customer_view(session(), customer_id)
 
     @blp.arguments(CustomerUpdateSchema)
     @blp.response(200, CustomerSchema)
