@@ -12,7 +12,7 @@ from flask.views import MethodView
 from billing.invoices import queries, rendering, services
 from billing.invoices import tasks as _tasks  # noqa: F401  (registers the rendering task)
 from billing.invoices.errors import InvoiceNotFinalizedError
-from billing.invoices.models import DRAFT, OPEN, UNCOLLECTIBLE, Invoice
+from billing.invoices.models import CREDIT_NOTE, DRAFT, OPEN, UNCOLLECTIBLE, Invoice
 from billing.invoices.schemas import (
     EmptyIn,
     InvoiceCreateIn,
@@ -53,12 +53,22 @@ def actor() -> str:
     return current_principal().credential_id
 
 
-def send_document(invoice: Invoice, fmt: str) -> Response:
-    if invoice.status == DRAFT:
+def send_document(document_id: str, fmt: str, *, credit_note: bool = False) -> Response:
+    """The stored PDF or XML of an invoice (or credit note), rendered and stored first if
+    the worker has not yet; read through the driver when stored (see queries.document_head)."""
+    s = session()
+    load = services.get_credit_note if credit_note else services.get_invoice
+    head = queries.document_head(s, document_id)
+    if head is None or (head.kind == CREDIT_NOTE) != credit_note:
+        load(s, document_id)  # raises the not-found problem of the kind asked for
+        raise AssertionError("unreachable")  # pragma: no cover
+    if head.status == DRAFT:
         raise InvoiceNotFinalizedError("a draft has no documents: finalize it first")
-    stored = rendering.document(session(), invoice, fmt, now=utcnow())
+    stored = queries.stored_document(s, document_id, fmt)
+    if stored is None:
+        stored = rendering.document(s, load(s, document_id), fmt, now=utcnow())
     response = Response(stored.content, mimetype=stored.media_type)
-    filename = f"{invoice.number}.{fmt}".replace("/", "-")
+    filename = f"{head.number}.{fmt}".replace("/", "-")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["ETag"] = f'"{stored.sha256}"'
     response.headers["X-Content-SHA256"] = stored.sha256
@@ -225,7 +235,7 @@ class InvoicePdf(MethodView):
     @requires("billing", "read")
     def get(self, invoice_id: str) -> Response:
         """The PDF/A-3 (Factur-X, EN 16931 XML embedded), byte-identical on every download."""
-        return send_document(services.get_invoice(session(), invoice_id), rendering.PDF)
+        return send_document(invoice_id, rendering.PDF)
 
 
 @blp.route("/<invoice_id>/xml")
@@ -235,4 +245,4 @@ class InvoiceXml(MethodView):
     @requires("billing", "read")
     def get(self, invoice_id: str) -> Response:
         """The EN 16931 CII XML (the e-invoice), byte-identical on every download."""
-        return send_document(services.get_invoice(session(), invoice_id), rendering.XML)
+        return send_document(invoice_id, rendering.XML)

@@ -80,7 +80,7 @@ class CreditNotePdf(MethodView):
     @requires("billing", "read")
     def get(self, credit_note_id: str) -> Response:
         """The credit note's PDF/A-3 with its XML embedded."""
-        return send_document(services.get_credit_note(session(), credit_note_id), rendering.PDF)
+        return send_document(credit_note_id, rendering.PDF, credit_note=True)
 
 
 @blp.route("/<credit_note_id>/xml")
@@ -90,4 +90,4 @@ class CreditNoteXml(MethodView):
     @requires("billing", "read")
     def get(self, credit_note_id: str) -> Response:
         """The credit note's EN 16931 CII XML (type 381)."""
-        return send_document(services.get_credit_note(session(), credit_note_id), rendering.XML)
+        return send_document(credit_note_id, rendering.XML, credit_note=True)

@@ -14,9 +14,8 @@ marshmallow schemas dump them.
 It fails closed like the ORM's scoping: `scoped(Model, ...)` always filters on the session's
 tenant (and on its mode, test or live, when the session has one), and running it without a
 tenant raises. It runs in the session's transaction (PostgreSQL's row-level security
-setting included); the engine's cursor events fire around it, and a driver error is raised
-as SQLAlchemy's, with a dropped connection invalidated in the pool, as if SQLAlchemy had run
-the statement.
+setting included), through `saas.kernel.driver`, which behaves towards the engine's events
+and the pool as SQLAlchemy's execution does.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from saas.kernel import tenancy
+from saas.kernel import driver, tenancy
 from saas.kernel.db import HasLivemode, is_tenant_owned, table_of
 
 _Processor = Callable[[Any], Any] | None
@@ -36,11 +35,13 @@ _Statement = sa.Select[Any] | sa.TextualSelect
 
 
 class _Compiled:
-    __slots__ = ("names", "processors", "row", "sql")
+    __slots__ = ("defaults", "names", "processors", "row", "sql")
 
     def __init__(self, statement: _Statement, dialect: sa.Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
+        # parameters the dialect added with a value of their own (SQLite's OFFSET with LIMIT)
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
         # positional drivers (sqlite3) take the values in the order the SQL names them
         self.names: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
@@ -71,17 +72,33 @@ class DirectSelect:
         self._unfiltered_mode: DirectSelect | None = None
 
     @classmethod
-    def scoped(cls, model: type, *where: sa.ColumnElement[bool]) -> DirectSelect:
-        """All of a tenant-owned model's columns, named as its attributes, for the session's
-        tenant (and mode), where `where` holds; parameters as `sa.bindparam(name)`."""
+    def scoped(
+        cls,
+        model: type,
+        *where: sa.ColumnElement[bool],
+        order_by: sa.ColumnElement[Any] | None = None,
+        limit: sa.BindParameter[int] | None = None,
+        attributes: tuple[str, ...] | None = None,
+    ) -> DirectSelect:
+        """A tenant-owned model's columns (all, or the `attributes` named), named as its
+        attributes, for the session's tenant (and mode), where `where` holds; parameters as
+        `sa.bindparam(name)`."""
         if not is_tenant_owned(model):
             raise TypeError(f"{model.__name__} is not tenant-owned")
         table = table_of(model)
         mapper: sa.orm.Mapper[Any] = sa.inspect(model)
-        columns = [table.c[attr.columns[0].key].label(attr.key) for attr in mapper.column_attrs]
+        columns = [
+            table.c[attr.columns[0].key].label(attr.key)
+            for attr in mapper.column_attrs
+            if attributes is None or attr.key in attributes
+        ]
         base = sa.select(*columns).where(
             table.c.tenant_id == sa.bindparam("abowerk_tenant_id"), *where
         )
+        if order_by is not None:
+            base = base.order_by(order_by)
+        if limit is not None:
+            base = base.limit(limit)
         if not issubclass(model, HasLivemode):
             return cls(base, tenant=True, livemode=False)
         scoped = cls(
@@ -102,11 +119,18 @@ class DirectSelect:
         return cls(statement, tenant=False, livemode=False)
 
     def first(self, session: Session, params: Mapping[str, Any]) -> Any | None:
+        rows = self._run(session, params, one=True)
+        return rows[0] if rows else None
+
+    def all(self, session: Session, params: Mapping[str, Any]) -> list[Any]:
+        return self._run(session, params, one=False)
+
+    def _run(self, session: Session, params: Mapping[str, Any], *, one: bool) -> list[Any]:
         if self._livemode:
             mode = tenancy.current_livemode(session)
             if mode is None:
                 assert self._unfiltered_mode is not None
-                return self._unfiltered_mode.first(session, params)
+                return self._unfiltered_mode._run(session, params, one=one)
             params = {**params, "abowerk_livemode": mode}
         if self._tenant:
             params = {**params, "abowerk_tenant_id": tenancy.current_tenant(session)}
@@ -115,41 +139,8 @@ class DirectSelect:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = _Compiled(self._statement, dialect)
+        if compiled.defaults:
+            params = {**compiled.defaults, **params}
         args: Any = params if compiled.names is None else tuple(params[n] for n in compiled.names)
-        dbapi_connection = connection.connection.dbapi_connection
-        assert dbapi_connection is not None
-        cursor = dbapi_connection.cursor()
-        dispatch = connection.dispatch
-        try:
-            if dispatch.before_cursor_execute:  # statement logging, tracing, counting
-                dispatch.before_cursor_execute(connection, cursor, compiled.sql, args, None, False)
-            cursor.execute(compiled.sql, args)
-            values = cursor.fetchone()
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(connection, cursor, compiled.sql, args, None, False)
-        except dialect.loaded_dbapi.Error as exc:
-            _raise_as_sqlalchemy(connection, exc, compiled.sql, args, cursor)
-        finally:
-            cursor.close()
-        return None if values is None else compiled.convert(tuple(values))
-
-
-def _raise_as_sqlalchemy(
-    connection: sa.Connection, exc: Exception, sql: str, args: Any, cursor: Any
-) -> None:
-    """What SQLAlchemy does with a driver error: a dropped connection is invalidated (the
-    pool replaces it), and the error is raised as SQLAlchemy's own class (OperationalError,
-    IntegrityError, …), which the request's transaction handling answers."""
-    dialect = connection.dialect
-    dbapi_connection = connection.connection.dbapi_connection
-    disconnected = dialect.is_disconnect(exc, dbapi_connection, cursor)  # type: ignore[arg-type]
-    if disconnected:
-        connection.invalidate(exc)
-    raise sa.exc.DBAPIError.instance(
-        sql,
-        args,
-        exc,
-        dialect.loaded_dbapi.Error,
-        connection_invalidated=disconnected,
-        dialect=dialect,
-    ) from exc
+        found = driver.execute(connection, compiled.sql, args, fetch="one" if one else "all")
+        return [compiled.convert(tuple(values)) for values in found]

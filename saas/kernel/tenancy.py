@@ -36,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, scoped_session, with_loader_criteria
 from sqlalchemy.sql import Executable, visitors
 
+from saas.kernel import driver
 from saas.kernel.db import Base, HasLivemode, TenantOwned, is_tenant_owned
 from saas.kernel.errors import TenantContextMissingError
 
@@ -104,8 +105,12 @@ def unscoped(session: Session) -> Iterator[None]:
 
 def _apply_pg_setting(session: Session, connection: sa.Connection, tenant_id: str | None) -> None:
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "SELECT set_config(%(k)s, %(v)s, true)", {"k": PG_TENANT_SETTING, "v": tenant_id or ""}
+        # through the driver: every transaction with a tenant starts with it
+        driver.execute(
+            connection,
+            "SELECT set_config(%(k)s, %(v)s, true)",
+            {"k": PG_TENANT_SETTING, "v": tenant_id or ""},
+            fetch="none",
         )
     session.info[_APPLIED_KEY] = tenant_id or ""
 
