@@ -433,10 +433,10 @@ def run(duration: int, connections: int) -> dict[str, Any]:
             lua_customers = "{" + ",".join(f'"{c}"' for c in customers) + "}"
             lua_subs = "{" + ",".join(f'"{s}"' for s in subs) + "}"
             lua_invoices = "{" + ",".join(f'"{i}"' for i in invoices) + "}"
-            script.write_text(
-                f'KEY = "{key}"\nMODE = "{mode}"\nRUN = "{secrets.token_hex(3)}"\n'
+            lua_head = (
+                f'KEY = "{key}"\nMODE = "{mode}"\n'
                 f"PER_THREAD = {SUBSCRIPTIONS_PER_THREAD}\nCUSTOMERS = {lua_customers}\n"
-                f"SUBS = {lua_subs}\nINVOICES = {lua_invoices}\n" + LUA
+                f"SUBS = {lua_subs}\nINVOICES = {lua_invoices}\n"
             )
             if mode == "baseline":
                 (tmp / "baseline_app.py").write_text(BASELINE_APP)
@@ -465,6 +465,10 @@ def run(duration: int, connections: int) -> dict[str, Any]:
             for attempt in range(1, BALANCE_ATTEMPTS + 1):
                 if mode == "abowerk" and attempt > 1:
                     _reset_quantities(url)
+                # Idempotency-Keys of their own per run: a key of an earlier run would be
+                # answered from its stored response, and the quantities would then no longer
+                # alternate as the script expects (422 subscription_change_empty)
+                script.write_text(lua_head + f'RUN = "{secrets.token_hex(3)}"\n' + LUA)
                 results[mode] = _measure(
                     cmd,
                     serve_env,
