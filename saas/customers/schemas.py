@@ -6,6 +6,7 @@ import marshmallow as ma
 
 from saas.customers.validation import LOCALE, normalise_vat_id
 from saas.kernel.countries import ISO_3166_ALPHA2, is_country
+from saas.kernel.fastdump import FastDump
 from saas.kernel.text import printable
 
 
@@ -92,7 +93,7 @@ class CustomerUpdateSchema(_CustomerFields):
     the stored country by the service, which knows the stored one."""
 
 
-class CustomerSchema(ma.Schema):
+class CustomerSchema(FastDump):
     id = ma.fields.String()
     object = ma.fields.Constant("customer")
     livemode = ma.fields.Boolean()
@@ -125,7 +126,7 @@ class CustomerSchema(ma.Schema):
         }
 
 
-class CustomerListSchema(ma.Schema):
+class CustomerListSchema(FastDump):
     object = ma.fields.Constant("list")
     url = ma.fields.String()
     data = ma.fields.List(ma.fields.Nested(CustomerSchema))

@@ -5,6 +5,7 @@ from typing import Any
 import marshmallow as ma
 
 from saas.catalog.schemas import MAX_TRIAL_DAYS, validate_metadata
+from saas.kernel.fastdump import FastDump
 from saas.subscriptions.services import PRORATION_MODES
 
 MAX_QUANTITY = 1_000_000
@@ -73,7 +74,7 @@ class ScheduledChangeSchema(ma.Schema):
     quantity = ma.fields.Integer(attribute="scheduled_quantity", allow_none=True)
 
 
-class SubscriptionSchema(ma.Schema):
+class SubscriptionSchema(FastDump):
     id = ma.fields.String()
     object = ma.fields.Constant("subscription")
     livemode = ma.fields.Boolean()
@@ -105,7 +106,7 @@ class SubscriptionSchema(ma.Schema):
         return {"price_id": obj.scheduled_price_id, "quantity": obj.scheduled_quantity}
 
 
-class SubscriptionListSchema(ma.Schema):
+class SubscriptionListSchema(FastDump):
     object = ma.fields.Constant("list")
     url = ma.fields.String()
     data = ma.fields.List(ma.fields.Nested(SubscriptionSchema))
