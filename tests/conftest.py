@@ -207,3 +207,26 @@ def customer_payload() -> dict[str, Any]:
 def count_rows(app: Flask, engine: sa.Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def restore_huey() -> Iterator[None]:
+    """A test that builds apps of its own rebinds the global task queue: put the suite's
+    binding back after it."""
+    from saas import worker
+
+    saved = (
+        worker._bound_app,
+        worker.huey.storage_class,
+        worker.huey.storage_kwargs,
+        worker.huey._immediate,
+        worker.huey.storage,
+    )
+    yield
+    (
+        worker._bound_app,
+        worker.huey.storage_class,
+        worker.huey.storage_kwargs,
+        worker.huey._immediate,
+        worker.huey.storage,
+    ) = saved

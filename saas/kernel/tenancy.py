@@ -224,22 +224,27 @@ def _scope_options(with_mode: bool) -> tuple[Any, ...]:
     return tuple(options)
 
 
+def owner_for(session: Session, tenant_id: str | None, what: str) -> str:
+    """The tenant of a row about to be written (`what` names it for the error): refused when
+    it has none, or when it is not the session's tenant outside `unscoped`. The flush checks
+    every new ORM object with it; code that writes rows as Core INSERTs calls it itself."""
+    current = session.info.get(TENANT_KEY)
+    if not tenant_id:
+        if not current:
+            raise TenantContextMissingError(f"{what} without tenant_id and no tenant in context")
+        return str(current)
+    if current and tenant_id != current and not session.info.get(UNSCOPED_KEY):
+        raise TenantContextMissingError(
+            f"{what} for tenant {tenant_id} in a session of tenant {current}"
+        )
+    return tenant_id
+
+
 def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
-    tenant_id = session.info.get(TENANT_KEY)
     livemode = session.info.get(LIVEMODE_KEY)
     for obj in session.new:
         if is_tenant_owned(type(obj)):
-            if obj.tenant_id is None:
-                if not tenant_id:
-                    raise TenantContextMissingError(
-                        f"new {type(obj).__name__} without tenant_id and no tenant in context"
-                    )
-                obj.tenant_id = tenant_id
-            elif tenant_id and obj.tenant_id != tenant_id and not session.info.get(UNSCOPED_KEY):
-                raise TenantContextMissingError(
-                    f"new {type(obj).__name__} for tenant {obj.tenant_id} in a session of "
-                    f"tenant {tenant_id}"
-                )
+            obj.tenant_id = owner_for(session, obj.tenant_id, f"new {type(obj).__name__}")
         if isinstance(obj, HasLivemode) and obj.livemode is None and livemode is not None:
             obj.livemode = livemode
 

@@ -38,10 +38,11 @@ from saas.catalog.models import Plan, Price
 from saas.catalog.services import get_plan, get_price, get_sellable_price, mark_price_subscribed
 from saas.customers.services import get_customer
 from saas.events.services import insert_event
+from saas.kernel import tenancy
 from saas.kernel.db import table_of
 from saas.kernel.errors import TenantContextMissingError, ValidationFailedError
 from saas.kernel.ids import new_id
-from saas.kernel.tenancy import TENANT_KEY, UNSCOPED_KEY, current_tenant
+from saas.kernel.tenancy import current_tenant
 from saas.subscriptions.errors import (
     CancellationScheduledError,
     CurrencyMismatchError,
@@ -955,17 +956,11 @@ _INSERT_HISTORY = sa.insert(_HISTORY)
 
 
 def _owner(session: Session, sub: Subscription) -> str:
-    """The tenant of a row written for `sub`, refused as `saas.kernel.tenancy` refuses a new
-    object at flush when it is not the session's tenant (outside `unscoped`)."""
-    tenant_id = session.info.get(TENANT_KEY)
-    if tenant_id and sub.tenant_id != tenant_id and not session.info.get(UNSCOPED_KEY):
-        raise TenantContextMissingError(
-            f"a row of subscription {sub.id} for tenant {sub.tenant_id} in a session of "
-            f"tenant {tenant_id}"
-        )
+    """The tenant of a row written for `sub` as a Core INSERT, checked as the flush checks a
+    new object (saas.kernel.tenancy.owner_for): the subscription's own tenant must be set."""
     if not sub.tenant_id:
         raise TenantContextMissingError(f"subscription {sub.id} has no tenant_id")
-    return sub.tenant_id
+    return tenancy.owner_for(session, sub.tenant_id, f"a row of subscription {sub.id}")
 
 
 def _open_period(ctx: _Ctx, sub: Subscription, kind: str, start_on: date, end_on: date) -> str:

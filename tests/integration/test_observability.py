@@ -26,26 +26,6 @@ TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 @pytest.fixture
-def restore_huey() -> Iterator[None]:
-    """Apps built here rebind the global task queue; put the suite's binding back after."""
-    saved = (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    )
-    yield
-    (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    ) = saved
-
-
-@pytest.fixture
 def build_app(database_url: str, tmp_path: Path, restore_huey: None) -> Iterator[Any]:
     """An app with extra settings over the suite's migrated database."""
     built: list[Flask] = []

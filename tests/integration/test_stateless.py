@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
-from saas import worker
 from saas.app import create_app
 from saas.auth.services import create_api_key, create_oauth_client
 from saas.extensions import db
@@ -36,26 +35,6 @@ from saas.tenants.services import create_tenant
 from tests.conftest import CUSTOMER, IN_CI, TenantCtx, count_rows, make_environ
 
 REDIS_URL = os.environ.get("ABOWERK_TEST_REDIS_URL", "")
-
-
-@pytest.fixture
-def restore_huey() -> Iterator[None]:
-    """Apps built here rebind the global task queue; put the suite's binding back after."""
-    saved = (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    )
-    yield
-    (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    ) = saved
 
 
 @pytest.fixture

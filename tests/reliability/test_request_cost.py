@@ -328,28 +328,6 @@ def test_tenant_setting_is_written_again_when_a_savepoint_that_changed_it_rolled
         db.session.remove()
 
 
-@pytest.fixture
-def restore_huey() -> Iterator[None]:
-    """An app built here rebinds the global task queue; put the suite's binding back after."""
-    from saas import worker
-
-    saved = (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    )
-    yield
-    (
-        worker._bound_app,
-        worker.huey.storage_class,
-        worker.huey.storage_kwargs,
-        worker.huey._immediate,
-        worker.huey.storage,
-    ) = saved
-
-
 @pytest.mark.skipif(not REDIS_URL and not IN_CI, reason="set ABOWERK_TEST_REDIS_URL")
 def test_tasks_after_a_commit_with_events_go_to_redis_in_one_call_and_in_order(
     app: Flask, database_url: str, tmp_path: Path, tenant: TenantCtx, restore_huey: None

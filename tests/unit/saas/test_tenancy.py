@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from saas.customers.models import Customer
 from saas.kernel import tenancy
+from saas.kernel.errors import TenantContextMissingError
 from saas.tenants.models import Tenant
 
 Stmt = sa.Select[*tuple[Any, ...]]
@@ -139,3 +140,31 @@ def test_scope_values_join_every_parameter_set_when_a_statement_runs(
     params: Any, expected: Any
 ) -> None:
     assert tenancy._with_scope_values(params, "ten_a", False) == expected
+
+
+@pytest.mark.parametrize(
+    ("session_tenant", "unscoped", "row_tenant", "expected"),
+    [
+        ("ten_a", False, None, "ten_a"),  # stamped with the session's tenant
+        ("ten_a", False, "ten_a", "ten_a"),
+        ("ten_a", True, "ten_b", "ten_b"),  # platform work may write for any tenant
+        (None, False, "ten_b", "ten_b"),
+    ],
+)
+def test_owner_for_gives_the_rows_tenant_when_the_session_allows_it(
+    session_tenant: str | None, unscoped: bool, row_tenant: str | None, expected: str
+) -> None:
+    session = Session()
+    tenancy.set_tenant(session, session_tenant)
+    session.info[tenancy.UNSCOPED_KEY] = unscoped
+    assert tenancy.owner_for(session, row_tenant, "a row") == expected
+
+
+@pytest.mark.parametrize(("session_tenant", "row_tenant"), [("ten_a", "ten_b"), (None, None)])
+def test_owner_for_refuses_when_the_row_is_another_tenants_or_nobodys(
+    session_tenant: str | None, row_tenant: str | None
+) -> None:
+    session = Session()
+    tenancy.set_tenant(session, session_tenant)
+    with pytest.raises(TenantContextMissingError):
+        tenancy.owner_for(session, row_tenant, "a row")
