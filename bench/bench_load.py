@@ -496,15 +496,16 @@ def run(duration: int, connections: int) -> dict[str, Any]:
 NOTES = """\
 Where the time goes (PostgreSQL; measured by counting statements, cProfile of requests served
 in-process and py-spy --gil on the gunicorn workers under this load; what was changed for it:
-docs/reliability.md, "Load"). A read by id costs 3 round trips (credential lookup that also
+docs/reliability.md, "Load"). A read by id costs 3 statements (credential lookup that also
 sets the tenant, query, commit; a pooled connection is pinged only when its backend ended or
-it sat idle) against the baseline's 3 (ping, query, rollback), plus 1 Redis call for both
-rate limits; the credential lookup, the reads by id, the list pages and the stored documents
-go through the driver (saas/kernel/direct.py), not the ORM. A prorated subscription change
-with an Idempotency-Key is 12 round trips (3 for authentication and the claim, then 8
-statements and the commit) and costs about four reads' CPU: it is now the largest part of
-the mix's CPU; what remains per request is Flask, Werkzeug and gunicorn, the ORM's unit of
-work and statement execution for the change, and psycopg. The load generator, PostgreSQL
+it sat idle) against the baseline's 3 (ping, query, rollback), each side plus psycopg's
+`BEGIN`, and 1 Redis call for both rate limits; the credential lookup, the reads by id, the
+list pages and the stored documents go through the driver (saas/kernel/direct.py), not the
+ORM, and so do the change's Core writes and the idempotency claim. A prorated subscription
+change with an Idempotency-Key is 12 statements (3 for authentication and the claim, then 8
+and the commit, two `BEGIN`s besides) and costs about four reads' CPU: it is now the largest
+part of the mix's CPU; what remains per request is Flask, Werkzeug and gunicorn, the ORM's
+read and unit of work for the change, and psycopg. The load generator, PostgreSQL
 and Redis share the same two cores, whose speed varied by up to 2x during the day (the
 baseline's CPU per request went from 1.1 to 2.2 ms): compare the ratios, not the absolute
 figures. The last column is each gunicorn worker's CPU time in the run and how many runs it

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from saas.events.models import Event
 from saas.kernel.db import table_of
+from saas.kernel.direct import DirectWrite
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import current_livemode, current_tenant
 
@@ -86,13 +87,13 @@ def insert_event(
     id. The same row and dispatch as `emit_event`, without an ORM object and its flush: for
     hot paths that write their other rows the same way (a subscription change)."""
     row = _row(session, type_, data, now=now, livemode=livemode)
-    session.connection().execute(_INSERT, row)
+    _INSERT.execute(session, row)
     session.info.setdefault(_PENDING_KEY, []).append((row["tenant_id"], row["id"]))
     return str(row["id"])
 
 
 _EVENTS = table_of(Event)
-_INSERT = sa.insert(_EVENTS)
+_INSERT = DirectWrite(sa.insert(_EVENTS))  # through the driver: saas.kernel.direct
 
 
 def _row(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from saas.http.models import IdempotencyKey
 from saas.http.problems import problem
+from saas.kernel.direct import DirectWrite
 from saas.kernel.ids import new_id
 
 RETENTION = timedelta(hours=24)
@@ -76,18 +77,26 @@ def _where(claim: Claim) -> Any:
 # The statements of every keyed request, built once: constructing them cost more CPU than
 # executing them (their compiled form is cached either way). The values come with the
 # execution, named after their columns; the claim's key is bound under names of its own.
+# the claim and the stored answer of every POST with a key: through the driver
+# (saas.kernel.direct)
 _INSERTS = {
-    "postgresql": pg_insert(_table)
-    .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
-    .returning(_table.c.id),
-    "sqlite": sqlite_insert(_table)
-    .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
-    .returning(_table.c.id),
+    "postgresql": DirectWrite(
+        pg_insert(_table)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
+        .returning(_table.c.id)
+    ),
+    "sqlite": DirectWrite(
+        sqlite_insert(_table)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "livemode", "key"])
+        .returning(_table.c.id)
+    ),
 }
-_UPDATE_CLAIMED = _table.update().where(
-    _table.c.tenant_id == sa.bindparam("claim_tenant_id"),
-    _table.c.livemode == sa.bindparam("claim_livemode"),
-    _table.c.key == sa.bindparam("claim_key"),
+_UPDATE_CLAIMED = DirectWrite(
+    _table.update().where(
+        _table.c.tenant_id == sa.bindparam("claim_tenant_id"),
+        _table.c.livemode == sa.bindparam("claim_livemode"),
+        _table.c.key == sa.bindparam("claim_key"),
+    )
 )
 
 
@@ -120,8 +129,8 @@ def claim_on(  # noqa: PLR0911  (one return per outcome of the claim)
     authenticated the caller) carries the claim to save a round trip and a pool checkout.
     """
     fingerprint = request_fingerprint(req)
-    inserted = conn.execute(
-        _INSERTS["sqlite" if conn.dialect.name == "sqlite" else "postgresql"],
+    inserted = _INSERTS["sqlite" if conn.dialect.name == "sqlite" else "postgresql"].execute(
+        conn,
         {
             "tenant_id": claim.tenant_id,
             "id": new_id("idk"),
@@ -135,8 +144,9 @@ def claim_on(  # noqa: PLR0911  (one return per outcome of the claim)
             "created_at": now,
             "expires_at": now + RETENTION,
         },
-    ).first()
-    if inserted is not None:
+        returning=True,
+    )
+    if inserted.rows:
         return claim, None
 
     # the key exists (a concurrent insert of it has committed: ON CONFLICT waited for it)
@@ -216,9 +226,7 @@ def complete_in(session: Session, claim: Claim, response: Response) -> None:
     A Core statement on the session's connection, with the tenant named in its WHERE: the
     ORM's bulk-update path (tenant scoping, session synchronisation) cost as much CPU as the
     rest of the commit, for a row the session never loaded."""
-    session.connection().execute(
-        _UPDATE_CLAIMED, {**_stored_values(response), **_claim_params(claim)}
-    )
+    _UPDATE_CLAIMED.execute(session, {**_stored_values(response), **_claim_params(claim)})
 
 
 def complete_apart(engine: sa.Engine, claim: Claim, response: Response) -> None:
@@ -226,7 +234,7 @@ def complete_apart(engine: sa.Engine, claim: Claim, response: Response) -> None:
     fail the same way, so a retry gets the same answer without running again."""
     with engine.begin() as conn:
         _set_pg_tenant(conn, claim.tenant_id)
-        conn.execute(_UPDATE_CLAIMED, {**_stored_values(response), **_claim_params(claim)})
+        _UPDATE_CLAIMED.execute(conn, {**_stored_values(response), **_claim_params(claim)})
 
 
 def release(engine: sa.Engine, claim: Claim) -> None:

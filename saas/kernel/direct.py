@@ -21,7 +21,7 @@ and the pool as SQLAlchemy's execution does.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from saas.kernel.db import HasLivemode, is_tenant_owned, table_of
 
 _Processor = Callable[[Any], Any] | None
 _Statement = sa.Select[Any] | sa.TextualSelect
+_Write = sa.Insert | sa.Update
 
 
 class _Compiled:
@@ -143,4 +144,79 @@ class DirectSelect:
             params = {**compiled.defaults, **params}
         args: Any = params if compiled.names is None else tuple(params[n] for n in compiled.names)
         found = driver.execute(connection, compiled.sql, args, fetch="one" if one else "all")
-        return [compiled.convert(tuple(values)) for values in found]
+        return [compiled.convert(tuple(values)) for values in found.rows]
+
+
+class _CompiledWrite:
+    __slots__ = ("names", "processors", "sql")
+
+    def __init__(self, statement: _Write, dialect: sa.Dialect, keys: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        if compiled.insert_prefetch or compiled.update_prefetch or compiled.postfetch:
+            # values SQLAlchemy computes at execution (column defaults, onupdate): not here
+            raise TypeError(
+                "a DirectWrite must be given every column value: "
+                + ", ".join(
+                    c.name
+                    for c in (
+                        *compiled.insert_prefetch,
+                        *compiled.update_prefetch,
+                        *compiled.postfetch,
+                    )
+                )
+            )
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(
+            compiled.positiontup if compiled.positional and compiled.positiontup else compiled.binds
+        )
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for name in self.names:
+            bind = compiled.binds[name]
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[name] = processor
+
+    def args(self, params: Mapping[str, Any], positional: bool) -> Any:
+        values = {
+            name: self.processors[name](params[name]) if name in self.processors else params[name]
+            for name in self.names
+        }
+        return tuple(values[name] for name in self.names) if positional else values
+
+
+class DirectWrite:
+    """An INSERT or UPDATE of the hot write paths, run through the driver like
+    `DirectSelect`: compiled once per dialect and set of parameter names, every value
+    converted by its column's type (`UTCDateTime`, JSON) as SQLAlchemy would. Every column
+    value must be given: one SQLAlchemy would compute at execution (a default, `onupdate`)
+    is refused when the statement is first compiled. Tenant-owned rows name their tenant in
+    the parameters (`saas.kernel.tenancy.owner_for`); on PostgreSQL row-level security holds
+    them to the transaction's tenant as for any statement."""
+
+    def __init__(self, statement: _Write) -> None:
+        self._statement = statement
+        self._compiled: dict[tuple[str, tuple[str, ...]], _CompiledWrite] = {}
+
+    def execute(
+        self,
+        session: Session | sa.Connection,
+        params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        returning: bool = False,
+    ) -> driver.Result:
+        """One parameter set, or several (`executemany`, no RETURNING)."""
+        sets: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
+        many = not isinstance(params, Mapping)
+        connection = session if isinstance(session, sa.Connection) else session.connection()
+        dialect = connection.dialect
+        key = (dialect.name, tuple(sorted(sets[0])))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _CompiledWrite(self._statement, dialect, key[1])
+        positional = bool(dialect.positional)
+        args: Any = [compiled.args(p, positional) for p in sets]
+        if not many:
+            args = args[0]
+        return driver.execute(
+            connection, compiled.sql, args, fetch="one" if returning else "none", many=many
+        )

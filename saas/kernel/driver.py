@@ -13,9 +13,14 @@ the request's transaction handling answers it as any other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import sqlalchemy as sa
+
+
+class Result(NamedTuple):
+    rows: Sequence[Any]  # what was fetched
+    rowcount: int  # the driver's count of rows written (-1 where it has none)
 
 
 def execute(
@@ -24,29 +29,35 @@ def execute(
     args: Any,
     *,
     fetch: Literal["one", "all", "none"],
-) -> Sequence[Any]:
-    """Run `sql` (in the dialect's parameter style) and return the rows fetched."""
+    many: bool = False,
+) -> Result:
+    """Run `sql` (in the dialect's parameter style; `many`: `args` is a list of parameter
+    sets, as `executemany`) and return the rows fetched and the rows written."""
     dbapi_connection = connection.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
     dispatch = connection.dispatch
     try:
         if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
-        cursor.execute(sql, args)
+            dispatch.before_cursor_execute(connection, cursor, sql, args, None, many)
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
         found: Sequence[Any] = ()
         if fetch == "one":
             first = cursor.fetchone()
             found = () if first is None else (first,)
         elif fetch == "all":
             found = cursor.fetchall()
+        rowcount = cursor.rowcount
         if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
+            dispatch.after_cursor_execute(connection, cursor, sql, args, None, many)
     except connection.dialect.loaded_dbapi.Error as exc:
         _raise_as_sqlalchemy(connection, exc, sql, args, cursor)
     finally:
         cursor.close()
-    return found
+    return Result(found, rowcount)
 
 
 def _raise_as_sqlalchemy(
