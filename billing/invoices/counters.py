@@ -31,13 +31,14 @@ from sqlalchemy.orm import Session
 
 from billing.invoices.models import Invoice, InvoiceNumberCounter, InvoiceNumberSkip
 from billing.numbering import RESERVED_PREFIX, NumberPattern
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 
 TEST_PREFIX = RESERVED_PREFIX
 SKIP_NUMBER_TAKEN = "number_taken"
 _MAX_SKIPS = 1000
 
-_TABLE: sa.Table = InvoiceNumberCounter.__table__  # type: ignore[assignment]  # mapped to a Table
+_TABLE = table_of(InvoiceNumberCounter)
 
 
 def _ensure_counter(

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from billing.documents.errors import SnapshotIntegrityError
 from billing.documents.model import InvoiceSnapshot, snapshot_from_json
 from billing.invoices.models import Invoice, InvoiceDocument
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 
 PDF = "pdf"
@@ -49,7 +50,7 @@ def renderer_version() -> str:
     return "; ".join(parts)
 
 
-_TABLE: sa.Table = InvoiceDocument.__table__  # type: ignore[assignment]  # mapped to a Table
+_TABLE = table_of(InvoiceDocument)
 
 
 def stored_snapshot(invoice: Invoice) -> InvoiceSnapshot:

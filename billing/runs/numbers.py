@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from billing.invoices.counters import TEST_PREFIX, next_number
 from billing.invoices.models import Invoice, InvoiceNumberCounter
 from billing.numbering import NumberPattern
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 
-_COUNTERS: sa.Table = InvoiceNumberCounter.__table__  # type: ignore[assignment]
-_INVOICES: sa.Table = Invoice.__table__  # type: ignore[assignment]
+_COUNTERS = table_of(InvoiceNumberCounter)
+_INVOICES = table_of(Invoice)
 
 
 def reserve_numbers(

@@ -71,6 +71,7 @@ from saas.customers.models import Customer
 from saas.events.models import Event
 from saas.events.services import request_dispatch
 from saas.kernel.bulk import bulk_insert
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 from saas.kernel.tasks import tenant_session
 from saas.observability import count_invoices_issued
@@ -87,12 +88,12 @@ DEFAULT_BATCH_SIZE = 500
 SYSTEM_ACTOR = "system"
 REAL_TIME = None  # clock filter: subscriptions on no test clock
 
-_INVOICES: sa.Table = Invoice.__table__  # type: ignore[assignment]
-_LINES: sa.Table = InvoiceLine.__table__  # type: ignore[assignment]
-_GROUPS: sa.Table = InvoiceTaxGroup.__table__  # type: ignore[assignment]
-_CHARGES: sa.Table = SubscriptionCharge.__table__  # type: ignore[assignment]
-_EVENTS: sa.Table = Event.__table__  # type: ignore[assignment]
-_RUNS: sa.Table = BillingRun.__table__  # type: ignore[assignment]
+_INVOICES = table_of(Invoice)
+_LINES = table_of(InvoiceLine)
+_GROUPS = table_of(InvoiceTaxGroup)
+_CHARGES = table_of(SubscriptionCharge)
+_EVENTS = table_of(Event)
+_RUNS = table_of(BillingRun)
 
 DocumentsHook = Callable[[str, list[str]], None]
 

@@ -58,6 +58,7 @@ from billing.taxcounters.rules import (
 from saas.customers.models import Customer
 from saas.events.services import emit_event
 from saas.kernel.clock import utcnow
+from saas.kernel.db import table_of
 from saas.kernel.ids import new_id
 from saas.kernel.tenancy import TENANT_KEY, current_tenant
 from saas.tenants.models import Tenant
@@ -316,7 +317,7 @@ def ledger_row(
     return entry | {"tenant_id": tenant_id}
 
 
-LEDGER_TABLE: sa.Table = TaxLedgerEntry.__table__  # type: ignore[assignment]
+LEDGER_TABLE = table_of(TaxLedgerEntry)
 
 
 def _cross_border(treatments: set[str], buyer_country: str | None, seller_country: str) -> bool:
@@ -486,7 +487,7 @@ def _claim(
         "created_at": at,
     }
     keys = ["tenant_id", "livemode", "year", "threshold", "kind"]
-    table: sa.Table = TaxThresholdWarning.__table__  # type: ignore[assignment]
+    table = table_of(TaxThresholdWarning)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (

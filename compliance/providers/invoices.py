@@ -55,11 +55,12 @@ from compliance.registry import (
     columns,
 )
 from compliance.retention import DocumentClass
+from saas.kernel.db import table_of
 
 NAME = "invoices"
 DOCUMENT_TYPE = "invoice"
-_INVOICES: sa.Table = Invoice.__table__  # type: ignore[assignment]
-_DOCUMENTS: sa.Table = InvoiceDocument.__table__  # type: ignore[assignment]
+_INVOICES = table_of(Invoice)
+_DOCUMENTS = table_of(InvoiceDocument)
 
 
 def _of_customer(session: Session, customer_id: str) -> list[Invoice]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from saas.customers.models import Customer
 from saas.kernel.direct import DirectSelect
 from saas.kernel.errors import NotFoundError
+from saas.kernel.pagination import split_page
 
 _CUSTOMER_BY_ID = DirectSelect.scoped(
     Customer, Customer.__table__.c.id == sa.bindparam("customer_id")
@@ -29,7 +30,7 @@ def _list_statement(by_email: bool, after: bool) -> DirectSelect:
     where = []
     if by_email:
         where.append(columns.email == sa.bindparam("email"))
-    if after:  # the cursor: ids are time-ordered, newest first
+    if after:  # the cursor, as saas.kernel.pagination.paginate: ids are time-ordered
         where.append(columns.id < sa.bindparam("starting_after"))
     return DirectSelect.scoped(
         Customer, *where, order_by=columns.id.desc(), limit=sa.bindparam("limit")
@@ -48,4 +49,4 @@ def list_customers(
     rows = statement.all(
         session, {"email": email, "starting_after": starting_after, "limit": limit + 1}
     )
-    return rows[:limit], len(rows) > limit
+    return split_page(rows, limit)

@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session
 
 from saas.http.models import IdempotencyKey
 from saas.http.problems import problem
+from saas.kernel.db import table_of
 from saas.kernel.direct import DirectWrite
 from saas.kernel.ids import new_id
 
 RETENTION = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
 METHODS = frozenset({"POST", "PATCH"})
-_table: sa.Table = IdempotencyKey.__table__  # type: ignore[assignment]  # mapped to a Table
+_table = table_of(IdempotencyKey)
 _REPLAYED_HEADERS = ("Content-Type", "Location")
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple, NoReturn
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import DBAPIModule
 
 
 class Result(NamedTuple):
@@ -61,11 +62,11 @@ def execute(
 
 
 def _raise_as_sqlalchemy(
-    connection: sa.Connection, exc: Exception, sql: str, args: Any, cursor: Any
+    connection: sa.Connection, exc: DBAPIModule.Error, sql: str, args: Any, cursor: Any
 ) -> NoReturn:
     dialect = connection.dialect
     dbapi_connection = connection.connection.dbapi_connection
-    disconnected = dialect.is_disconnect(exc, dbapi_connection, cursor)  # type: ignore[arg-type]
+    disconnected = dialect.is_disconnect(exc, dbapi_connection, cursor)
     if disconnected:
         connection.invalidate(exc)
     raise sa.exc.DBAPIError.instance(

@@ -33,7 +33,14 @@ def paginate(
 ) -> tuple[Sequence[Any], bool]:
     if starting_after:
         stmt = stmt.where(id_column < starting_after)
-    rows = session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all()
+    return split_page(
+        session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)).all(), limit
+    )
+
+
+def split_page(rows: Sequence[Any], limit: int) -> tuple[Sequence[Any], bool]:
+    """A page read with one row more than `limit` (newest first, ids below the cursor): the
+    page, and whether more follow."""
     return rows[:limit], len(rows) > limit
 
 

@@ -76,9 +76,9 @@ _SUBS = table_of(Subscription)
 _PERIODS = table_of(SubscriptionPeriod)
 _CHARGES = table_of(SubscriptionCharge)
 _HISTORY = table_of(SubscriptionHistory)
-_EVENTS: sa.Table = OutboxEvent.__table__  # type: ignore[assignment]
-_PRICES: sa.Table = Price.__table__  # type: ignore[assignment]
-_PLANS: sa.Table = Plan.__table__  # type: ignore[assignment]
+_EVENTS = table_of(OutboxEvent)
+_PRICES = table_of(Price)
+_PLANS = table_of(Plan)
 
 _RENEWING = (State.ACTIVE.value, State.PAST_DUE.value)
 _RENEWED_EVENT = WEBHOOK_EVENT_BY_HISTORY[Event.RENEW]

@@ -64,7 +64,7 @@ SUBSCRIPTION = {
     "created_at": T0,
     "updated_at": T0,
 }
-Row = namedtuple("Row", list(CUSTOMER))  # type: ignore[misc]  # as saas.kernel.direct returns
+Row: Any = namedtuple("Row", list(CUSTOMER))  # as saas.kernel.direct builds its rows
 
 
 def _marshmallow(schema: ma.Schema, obj: Any, many: bool = False) -> Any:
